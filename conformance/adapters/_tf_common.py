@@ -1,0 +1,68 @@
+"""Shared TensorFlow set-up for the keras, tf_keras and tensorflow adapters.
+
+Kept small and stable on purpose: three adapters import it. TensorFlow prints
+C++ log lines, absl warnings and Python deprecation warnings on import and on
+first use; none of that is a result, so it is silenced before the import.
+Single-threaded execution makes reductions run in one fixed order, so two runs
+of the same case give the same bits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from typing import Any
+
+_NOISY_MODULES = r"(tensorflow|keras|tf_keras|absl|google|h5py|ml_dtypes)(\..*)?"
+
+
+def quiet_tensorflow(legacy_keras: bool = False) -> Any:
+    """Import TensorFlow with its logging off; returns the ``tensorflow`` module.
+
+    ``legacy_keras`` sets ``TF_USE_LEGACY_KERAS=1`` (before ``tf.keras`` or
+    ``tf.compat.v1.layers`` is first touched), which routes those names to the
+    ``tf_keras`` package; with Keras 3 they do not exist.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if legacy_keras:
+        os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    warnings.filterwarnings("ignore", module=_NOISY_MODULES)
+    for name in ("tensorflow", "absl", "keras", "tf_keras", "h5py"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    import tensorflow as tf
+
+    tf.get_logger().setLevel(logging.ERROR)
+    tf.autograph.set_verbosity(0)
+    try:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:  # absl ships with TensorFlow; tolerate a slimmed build
+        pass
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # the runtime is already initialized; keep its setting
+        pass
+    return tf
+
+
+def seed_tensorflow(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow's global generator (eager and new graphs)."""
+    import random
+
+    import numpy as np
+    import tensorflow as tf
+
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    tf.random.set_seed(seed)
+
+
+def tf_version() -> str:
+    import tensorflow as tf
+
+    return str(tf.__version__)

@@ -1,0 +1,129 @@
+"""The adapter protocol: the one interface between the suite and a framework.
+
+An adapter module holds every quirk of its framework; nothing outside it imports
+the framework. The worker (``conformance.runner``) calls, in this order:
+``load()`` once, ``version()``, ``documented()``, then for every case and every
+implementation of the case's op: ``seed(case.seed)``, ``supports(case)`` and
+``run(case, inputs)``.
+
+Output keys an implementation returns (all optional; return what applies):
+
+batchnorm and centering
+    ``y_train``      (steps, *shape)  training-mode output of each training step
+    ``running_mean`` (steps, C)       running mean after each training step
+    ``running_var``  (steps, C)       running variance after each training step
+    ``y_eval``       shape            inference-mode output on ``eval`` after the steps
+    ``mean_after_forward``  (C,)  running mean of a fresh layer after one training-mode
+                                  forward on ``train[0]``, with no backward pass
+    ``mean_after_backward`` (C,)  the same, after that forward and a backward pass
+    ``frozen_train`` shape        output on ``train[0]`` of a fresh layer with
+                                  ``trainable=False`` called in training mode
+dropout
+    ``y_train`` shape   training-mode output on ``x``
+    ``y_eval``  shape   inference-mode output on ``x``
+
+A training step is what it is in the framework's normal use (forward, and
+backward where that is how users train) but never changes gamma and beta: the
+oracle holds them fixed. Running statistics start at the framework's own
+initial values (0 and 1 everywhere so far).
+
+Case parameters ``momentum`` and ``epsilon`` are floats passed as the framework's
+own argument, or ``"default"`` (pass nothing); ``momentum == "none"`` is
+PyTorch's cumulative-average option. Centering cases carry ``flags``:
+``mean_only``, ``scale_off``, ``center_off`` or ``affine_off``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from conformance.cases.model import Case
+
+Outputs = dict[str, np.ndarray]
+
+
+class Unsupported(Exception):  # noqa: N818  (an outcome, not an error)
+    """Raised by ``run`` when the implementation cannot express the case."""
+
+
+@dataclass(frozen=True)
+class DocClaim:
+    """A documented value, read from the installed framework or quoted from its docs.
+
+    ``verified`` is ``True`` when the quote was found in the installed docstring
+    (or the value was read from a signature), ``False`` when the installed
+    docstring no longer contains it, ``None`` for web-only sources.
+    """
+
+    implementation: str
+    behaviour: str
+    value: str
+    source: str
+    quote: str = ""
+    verified: bool | None = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {"implementation": self.implementation, "behaviour": self.behaviour,
+                "value": self.value, "source": self.source, "quote": self.quote,
+                "verified": self.verified}
+
+
+@dataclass
+class Implementation(abc.ABC):
+    """One public API as users write it, e.g. ``torch.nn.BatchNorm2d``."""
+
+    name: str
+    op: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def qualify(self, case: Case) -> str:
+        """The report row for this case: ``name``, or ``name[qualifier]`` when the API
+        takes a different internal path for this input (rank, dtype, flags)."""
+        return self.name
+
+    def supports(self, case: Case) -> str | None:
+        """``None`` when the case can run, else a one-line reason (becomes UNSUPPORTED)."""
+        return None
+
+    @abc.abstractmethod
+    def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
+        """Run the case and return outputs as NumPy arrays (see the module docstring)."""
+
+
+class Adapter(abc.ABC):
+    """A framework: how to import it, which implementations it has, what it documents."""
+
+    framework: str
+
+    @abc.abstractmethod
+    def load(self) -> None:
+        """Import the framework; an exception here becomes ERROR for the whole run."""
+
+    @abc.abstractmethod
+    def version(self) -> str: ...
+
+    @abc.abstractmethod
+    def implementations(self) -> Sequence[Implementation]: ...
+
+    def documented(self) -> list[DocClaim]:
+        """Documented values from signatures and docstrings of the installed framework."""
+        return []
+
+    def seed(self, seed: int) -> None:
+        """Seed the framework's random generators before each case."""
+
+    def environment(self) -> dict[str, str]:
+        """Extra header facts (device, build flags)."""
+        return {"device": "cpu"}
+
+
+def channel_to_axis(values: np.ndarray, case: Case) -> np.ndarray:
+    """Reshape a per-channel vector so it broadcasts along the case's channel axis."""
+    shape = [1] * len(case.shape)
+    shape[case.channel_axis] = case.channels
+    return values.reshape(shape)

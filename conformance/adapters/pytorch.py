@@ -1,0 +1,272 @@
+"""PyTorch: ``torch.nn.BatchNorm1d/2d/3d``, ``F.batch_norm``, dropout, centering.
+
+A training step is forward in ``train()`` mode followed by ``backward()`` on the
+sum of the outputs, with no optimizer step (gamma and beta stay fixed).
+PyTorch only takes channels at dim 1, so channels-last cases are unsupported
+(users permute first; that is not the API under test).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from conformance.adapters.base import Adapter, DocClaim, Implementation, Outputs, Unsupported
+from conformance.adapters.documented import signature_default, verified_claims
+from conformance.cases.model import Case
+
+_RANKS = {"torch.nn.BatchNorm1d": (2, 3), "torch.nn.BatchNorm2d": (4,),
+          "torch.nn.BatchNorm3d": (5,)}
+
+
+def _torch() -> Any:
+    import torch
+
+    return torch
+
+
+def _tensor(a: np.ndarray, grad: bool = False) -> Any:
+    t = _torch().from_numpy(np.ascontiguousarray(a))
+    return t.requires_grad_(True) if grad else t
+
+
+def _np(t: Any) -> np.ndarray:
+    # A copy: numpy() shares memory with buffers that later steps update in place.
+    return np.array(t.detach().cpu().numpy(), copy=True)
+
+
+def _bn_kwargs(case: Case) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    if case.get("momentum") == "none":
+        kwargs["momentum"] = None
+    elif case.get("momentum") != "default":
+        kwargs["momentum"] = float(case.get("momentum"))  # type: ignore[arg-type]
+    if case.get("epsilon") != "default":
+        kwargs["eps"] = float(case.get("epsilon"))  # type: ignore[arg-type]
+    flags = case.get("flags")
+    if flags == "affine_off":
+        kwargs["affine"] = False
+    elif flags == "center_off":
+        kwargs["bias"] = False
+    elif flags in ("scale_off", "mean_only"):
+        raise Unsupported(f"torch.nn.BatchNorm has no flag for {flags}")
+    return kwargs
+
+
+def _step(module: Any, x: np.ndarray) -> Any:
+    """One training step as users run it: forward in train mode, then backward."""
+    module.train()
+    y = module(_tensor(x, grad=True))
+    y.sum().backward()
+    return y
+
+
+class BatchNormModule(Implementation):
+    """``torch.nn.BatchNormNd`` and the suite's mean-only centering module."""
+
+    def supports(self, case: Case) -> str | None:
+        if case.channel_axis != 1:
+            return "channels must be at dim 1"
+        ranks = _RANKS.get(self.name.split("[")[0])
+        if ranks is not None and len(case.shape) not in ranks:
+            return f"{self.name} takes rank {' or '.join(map(str, ranks))} input"
+        return None
+
+    def qualify(self, case: Case) -> str:
+        flags = case.get("flags")
+        qualifier = {"affine_off": "affine=False", "center_off": "bias=False",
+                     "scale_off": "scale_off"}.get(str(flags))
+        return f"{self.name}[{qualifier}]" if qualifier else self.name
+
+    def _make(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Any:
+        torch = _torch()
+        if self.name == "conformance.recipes.torch.MeanCentering":
+            if case.get("flags") != "mean_only":
+                raise Unsupported("the mean-only recipe runs only mean_only cases")
+            module: Any = _mean_centering(case)
+        else:
+            if case.get("flags") == "mean_only":
+                raise Unsupported("torch.nn.BatchNorm cannot normalize the mean only")
+            cls = getattr(torch.nn, self.name.rsplit(".", 1)[1])
+            module = cls(case.channels, **_bn_kwargs(case))
+        module = module.to(getattr(torch, case.dtype))
+        with torch.no_grad():
+            if getattr(module, "weight", None) is not None:
+                module.weight.copy_(_tensor(inputs["gamma"]))
+            if getattr(module, "bias", None) is not None:
+                module.bias.copy_(_tensor(inputs["beta"]))
+        return module
+
+    def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
+        train = inputs["train"]
+        m = self._make(case, inputs)
+        ys, rms, rvs = [], [], []
+        for x in train:
+            ys.append(_np(_step(m, x)))
+            rms.append(_np(m.running_mean))
+            if getattr(m, "running_var", None) is not None:
+                rvs.append(_np(m.running_var))
+        m.eval()
+        out: Outputs = {"y_train": np.stack(ys), "running_mean": np.stack(rms),
+                        "y_eval": _np(m(_tensor(inputs["eval"])))}
+        if rvs:
+            out["running_var"] = np.stack(rvs)
+        probe = self._make(case, inputs)
+        probe.train()
+        y = probe(_tensor(train[0], grad=True))
+        out["mean_after_forward"] = _np(probe.running_mean)
+        y.sum().backward()
+        out["mean_after_backward"] = _np(probe.running_mean)
+        # The nearest thing torch has to trainable=False: parameters without gradients.
+        frozen = self._make(case, inputs).requires_grad_(False)
+        frozen.train()
+        out["frozen_train"] = _np(frozen(_tensor(train[0])))
+        return out
+
+
+def _mean_centering(case: Case) -> Any:
+    """Mean-only centering written the PyTorch way (a common recipe, shipped by the suite)."""
+    torch = _torch()
+    momentum = case.get("momentum")
+
+    class MeanCentering(torch.nn.Module):  # type: ignore[misc]
+        def __init__(self, channels: int, momentum: float = 0.1) -> None:
+            super().__init__()
+            self.momentum = momentum
+            self.bias = torch.nn.Parameter(torch.zeros(channels))
+            self.register_buffer("running_mean", torch.zeros(channels))
+
+        def forward(self, x: Any) -> Any:
+            dims = [d for d in range(x.dim()) if d != 1]
+            shape = [1] * x.dim()
+            shape[1] = -1
+            if self.training:
+                mean = x.mean(dim=dims)
+                with torch.no_grad():
+                    self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
+            else:
+                mean = self.running_mean
+            return x - mean.view(shape) + self.bias.view(shape)
+
+    if momentum in ("default", None):
+        return MeanCentering(case.channels)
+    if momentum == "none":
+        raise Unsupported("the recipe has no cumulative-average option")
+    return MeanCentering(case.channels, float(momentum))  # type: ignore[arg-type]
+
+
+class FunctionalBatchNorm(Implementation):
+    """``torch.nn.functional.batch_norm`` with running buffers kept by the caller."""
+
+    def supports(self, case: Case) -> str | None:
+        if case.channel_axis != 1:
+            return "channels must be at dim 1"
+        if case.get("momentum") == "none":
+            return "momentum must be a float"
+        if case.op == "centering":
+            return "centering flags are module arguments"
+        return None
+
+    def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
+        torch = _torch()
+        fn = torch.nn.functional.batch_norm
+        kwargs: dict[str, Any] = {}
+        if case.get("momentum") != "default":
+            kwargs["momentum"] = float(case.get("momentum"))  # type: ignore[arg-type]
+        if case.get("epsilon") != "default":
+            kwargs["eps"] = float(case.get("epsilon"))  # type: ignore[arg-type]
+        dt = getattr(torch, case.dtype)
+        gamma = _tensor(inputs["gamma"]).clone().requires_grad_(True)
+        beta = _tensor(inputs["beta"]).clone().requires_grad_(True)
+
+        def buffers() -> tuple[Any, Any]:
+            return torch.zeros(case.channels, dtype=dt), torch.ones(case.channels, dtype=dt)
+
+        rm, rv = buffers()
+        ys, rms, rvs = [], [], []
+        for x in inputs["train"]:
+            y = fn(_tensor(x, grad=True), rm, rv, gamma, beta, training=True, **kwargs)
+            y.sum().backward()
+            ys.append(_np(y))
+            rms.append(_np(rm))
+            rvs.append(_np(rv))
+        y_eval = fn(_tensor(inputs["eval"]), rm, rv, gamma, beta, training=False, **kwargs)
+        prm, prv = buffers()
+        y0 = fn(_tensor(inputs["train"][0], grad=True), prm, prv, gamma, beta, training=True,
+                **kwargs)
+        after_forward = _np(prm)
+        y0.sum().backward()
+        return {"y_train": np.stack(ys), "running_mean": np.stack(rms),
+                "running_var": np.stack(rvs), "y_eval": _np(y_eval),
+                "mean_after_forward": after_forward, "mean_after_backward": _np(prm)}
+
+
+class DropoutImpl(Implementation):
+    """``torch.nn.Dropout`` (module) and ``torch.nn.functional.dropout``."""
+
+    def supports(self, case: Case) -> str | None:
+        if case.get("noise_shape") is not None:
+            return "torch dropout has no noise_shape (mask broadcasting)"
+        return None
+
+    def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
+        torch = _torch()
+        x = _tensor(inputs["x"])
+        p = float(case.get("rate"))  # type: ignore[arg-type]
+        if self.name == "torch.nn.Dropout":
+            module = torch.nn.Dropout(p=p)
+            y_train = module.train()(x)
+            y_eval = module.eval()(x)
+        else:
+            y_train = torch.nn.functional.dropout(x, p=p, training=True)
+            y_eval = torch.nn.functional.dropout(x, p=p, training=False)
+        return {"y_train": _np(y_train), "y_eval": _np(y_eval)}
+
+
+class TorchAdapter(Adapter):
+    framework = "torch"
+
+    def load(self) -> None:
+        torch = _torch()
+        torch.set_num_threads(1)  # deterministic reductions; frameworks run side by side
+
+    def version(self) -> str:
+        return str(_torch().__version__).split("+")[0]
+
+    def implementations(self) -> Sequence[Implementation]:
+        impls: list[Implementation] = [
+            BatchNormModule(name, "batchnorm") for name in _RANKS
+        ]
+        impls.append(FunctionalBatchNorm("torch.nn.functional.batch_norm", "batchnorm"))
+        impls += [BatchNormModule(name, "centering") for name in _RANKS]
+        impls.append(BatchNormModule("conformance.recipes.torch.MeanCentering", "centering"))
+        impls += [DropoutImpl("torch.nn.Dropout", "dropout"),
+                  DropoutImpl("torch.nn.functional.dropout", "dropout")]
+        return impls
+
+    def documented(self) -> list[DocClaim]:
+        torch = _torch()
+        claims: list[DocClaim] = []
+        for name in _RANKS:
+            cls = getattr(torch.nn, name.rsplit(".", 1)[1])
+            for param, behaviour in (("momentum", "momentum_default"),
+                                     ("eps", "epsilon_default")):
+                claim = signature_default(name, cls, param, behaviour)
+                if claim is not None:
+                    claims.append(claim)
+        fn = torch.nn.functional.batch_norm
+        for param, behaviour in (("momentum", "momentum_default"), ("eps", "epsilon_default")):
+            claim = signature_default("torch.nn.functional.batch_norm", fn, param, behaviour)
+            if claim is not None:
+                claims.append(claim)
+        return claims + verified_claims("torch")
+
+    def seed(self, seed: int) -> None:
+        _torch().manual_seed(seed)
+
+    def environment(self) -> dict[str, str]:
+        torch = _torch()
+        return {"device": "cpu", "threads": str(torch.get_num_threads()),
+                "build": str(torch.__version__)}

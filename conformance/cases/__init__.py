@@ -1,0 +1,8 @@
+"""Case generation: families of parameter sets and their materialized inputs."""
+
+from conformance.cases.families import FAMILIES, generate, inputs_for
+from conformance.cases.model import Case, Tolerance
+from conformance.cases.store import load_inputs, load_manifest, materialize
+
+__all__ = ["FAMILIES", "Case", "Tolerance", "generate", "inputs_for", "load_inputs",
+           "load_manifest", "materialize"]

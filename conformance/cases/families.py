@@ -1,0 +1,199 @@
+"""Case families: which configurations exist and how their inputs are drawn.
+
+Each family is a generator of :class:`Case` records; :func:`inputs_for` draws a
+case's arrays from its seed. Arrays are drawn once, in the orchestration
+environment, and stored (see :mod:`conformance.cases.store`), because NumPy's
+random streams are not promised to be equal across NumPy builds.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from conformance.cases.model import Case, Param, Tolerance, conditioned_tolerance
+
+Family = Callable[[], Iterator[Case]]
+FAMILIES: dict[str, Family] = {}
+
+
+def family(fn: Family) -> Family:
+    FAMILIES[fn.__name__.removeprefix("_")] = fn
+    return fn
+
+
+def _seed(*parts: object) -> int:
+    """A seed derived from the case's own description, stable across processes."""
+    return zlib.crc32(repr(parts).encode()) & 0x7FFFFFFF
+
+
+def _shape(rank: int, batch: int, channels: int, layout: str) -> tuple[int, ...]:
+    spatial = {2: (), 3: (5,), 4: (4, 4), 5: (3, 3, 3)}[rank]
+    if layout == "first":
+        return (batch, channels, *spatial)
+    return (batch, *spatial, channels)
+
+
+def _reduce_size(shape: tuple[int, ...], layout: str) -> int:
+    axis = 1 if layout == "first" else len(shape) - 1
+    return math.prod(shape) // shape[axis]
+
+
+def _bn(family_name: str, *, op: str = "batchnorm", rank: int = 4, batch: int = 4,
+        channels: int = 3, layout: str = "first", dtype: str = "float32",
+        momentum: float | str = "default", epsilon: float | str = "default",
+        steps: int = 3, offset: float = 0.0, spread: float = 1.0,
+        special: str = "none", note: str = "", **extra: Param) -> Case:
+    shape = _shape(rank, batch, channels, layout)
+    condition = abs(offset) / spread if spread else 1.0
+    if special in ("zero_variance", "tiny_variance"):
+        # Near-constant channels make the normalized output sensitive to epsilon.
+        condition = max(condition, 1.0) * 1e3
+    tol = conditioned_tolerance(dtype, condition, _reduce_size(shape, layout))
+    params: dict[str, Param] = dict(
+        shape=shape, channel_axis=layout, dtype=dtype, momentum=momentum, epsilon=epsilon,
+        steps=steps, offset=offset, spread=spread, special=special, **extra,
+    )
+    return Case.make(op, family_name, _seed(family_name, sorted(params.items())), tol,
+                     note=note, **params)
+
+
+@family
+def _bn_layout() -> Iterator[Case]:
+    for rank in (2, 3, 4, 5):
+        for layout in ("first", "last") if rank > 2 else ("first",):
+            yield _bn("bn_layout", rank=rank, layout=layout, batch=8 if rank == 2 else 4,
+                      note=f"rank {rank}, channel axis {layout}")
+
+
+@family
+def _bn_dtype() -> Iterator[Case]:
+    for dtype in ("float16", "float32", "float64"):
+        yield _bn("bn_dtype", dtype=dtype, note=f"{dtype} input")
+
+
+@family
+def _bn_batch() -> Iterator[Case]:
+    for rank in (2, 4):
+        for batch in (1, 2, 16):
+            yield _bn("bn_batch", rank=rank, batch=batch, dtype="float64",
+                      note=f"batch of {batch}, rank {rank}")
+
+
+@family
+def _bn_offset() -> Iterator[Case]:
+    for dtype in ("float32", "float64"):
+        yield _bn("bn_offset", dtype=dtype, offset=1e4, spread=1e-2, rank=2, batch=64,
+                  note="mean 1e4, std 1e-2: cancellation in the variance")
+
+
+@family
+def _bn_variance() -> Iterator[Case]:
+    for dtype in ("float32", "float64"):
+        yield _bn("bn_variance", dtype=dtype, special="zero_variance", rank=2, batch=16,
+                  channels=4, note="channel 0 constant, channel 1 variance 1e-10 << eps")
+
+
+@family
+def _bn_momentum() -> Iterator[Case]:
+    for momentum in (0.0, 0.1, 0.5, 0.9, 0.99, 1.0, "none"):
+        yield _bn("bn_momentum", momentum=momentum, dtype="float64", steps=4,
+                  note=f"momentum {momentum}")
+
+
+@family
+def _bn_epsilon() -> Iterator[Case]:
+    for eps in (0.0, 1e-8, 1e-5, 1e-3, "default"):
+        yield _bn("bn_epsilon", epsilon=eps, dtype="float64", special="tiny_variance",
+                  rank=2, batch=32, channels=4,
+                  note=f"epsilon {eps}; channel 1 has variance ~1e-6 so epsilon shows")
+    for rank in (3, 4, 5):
+        yield _bn("bn_epsilon", epsilon="default", dtype="float64", special="tiny_variance",
+                  rank=rank, batch=4, channels=4,
+                  note=f"default epsilon probe at rank {rank}")
+
+
+@family
+def _bn_sequence() -> Iterator[Case]:
+    yield _bn("bn_sequence", dtype="float64", steps=8, momentum=0.3, offset=2.0, spread=3.0,
+              note="8 training steps on fresh batches, then inference")
+
+
+@family
+def _dropout() -> Iterator[Case]:
+    def case(fam: str, shape: tuple[int, ...], rate: float, dtype: str = "float32",
+             noise_shape: tuple[int, ...] | None = None, note: str = "") -> Case:
+        u = float(np.finfo(np.dtype(dtype)).eps)
+        tol = Tolerance(rtol=4 * u, atol=4 * u)
+        params: dict[str, Param] = dict(shape=shape, dtype=dtype, rate=rate,
+                                        noise_shape=noise_shape)
+        return Case.make("dropout", fam, _seed(fam, sorted(params.items())), tol, note=note,
+                         **params)
+
+    for rate in (0.0, 0.1, 0.5, 0.9, 1.0):
+        yield case("do_rate", (64, 128), rate, note=f"rate {rate}")
+    for shape in ((4096,), (8, 16, 32), (4, 8, 8, 8)):
+        yield case("do_shape", shape, 0.5, note=f"shape {shape}")
+    for dtype in ("float16", "float64"):
+        yield case("do_dtype", (64, 128), 0.3, dtype=dtype, note=f"{dtype} input")
+    for noise in ((32, 1, 16), (1, 64, 1)):
+        yield case("do_noise_shape", (32, 64, 16), 0.5, noise_shape=noise,
+                   note=f"mask broadcast over noise_shape {noise}")
+
+
+@family
+def _centering() -> Iterator[Case]:
+    for flags in ("mean_only", "scale_off", "center_off", "affine_off"):
+        for rank in (2, 4):
+            yield _bn("ce_flags", op="centering", rank=rank, dtype="float64", flags=flags,
+                      batch=8, offset=3.0, spread=2.0,
+                      note=f"{flags} on rank {rank}")
+
+
+def generate(families: list[str] | None = None) -> list[Case]:
+    """All cases of the named families (all families when ``None``), in a stable order."""
+    names = list(FAMILIES) if families is None else families
+    unknown = [n for n in names if n not in FAMILIES]
+    if unknown:
+        raise ValueError(f"unknown case family {unknown[0]!r}; known: {', '.join(FAMILIES)}")
+    cases = [c for n in names for c in FAMILIES[n]()]
+    ids = [c.id for c in cases]
+    assert len(ids) == len(set(ids)), "two cases share an id"
+    return cases
+
+
+def inputs_for(case: Case) -> dict[str, np.ndarray]:
+    """Draw the case's arrays from its seed, rounded to the case dtype."""
+    rng = np.random.default_rng(case.seed)
+    dt = np.dtype(case.dtype)
+    if case.op == "dropout":
+        # Values in [1, 2): a dropped element (0) is never confused with a kept one.
+        return {"x": (1.0 + rng.random(case.shape)).astype(dt)}
+    offset = float(case.get("offset", 0.0) or 0.0)  # type: ignore[arg-type]
+    spread = float(case.get("spread", 1.0) or 1.0)  # type: ignore[arg-type]
+    c, axis = case.channels, case.channel_axis
+    bshape = [1] * len(case.shape)
+    bshape[axis] = c
+    chan_mean = (offset + spread * rng.uniform(-1, 1, c)).reshape(bshape)
+    chan_std = (spread * rng.uniform(0.5, 1.5, c)).reshape(bshape)
+    special = case.get("special", "none")
+    if special == "zero_variance":
+        chan_std.flat[0] = 0.0
+        chan_std.flat[1] = 1e-5
+    elif special == "tiny_variance":
+        chan_std.flat[1] = 1e-3
+
+    def batch() -> np.ndarray:
+        x = chan_mean + chan_std * rng.standard_normal(case.shape)
+        return x.astype(dt)
+
+    train = np.stack([batch() for _ in range(case.steps)])
+    return {
+        "train": train,
+        "eval": batch(),
+        "gamma": rng.uniform(0.5, 2.0, c).astype(dt),
+        "beta": rng.uniform(-1.0, 1.0, c).astype(dt),
+    }

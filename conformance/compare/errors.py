@@ -1,0 +1,38 @@
+"""Elementwise comparison against the oracle, in units of the case's tolerance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from conformance.cases.model import Tolerance
+
+
+@dataclass(frozen=True)
+class Comparison:
+    max_abs: float
+    max_rel: float
+    ratio: float  # max over elements of |err| / (atol + rtol*|expected|); <= 1 passes
+
+    @property
+    def passed(self) -> bool:
+        return self.ratio <= 1.0
+
+
+def compare(actual: np.ndarray, expected: np.ndarray, tol: Tolerance) -> Comparison:
+    """NaN matches NaN and inf matches inf of the same sign; any other non-finite fails."""
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    if a.shape != e.shape:
+        return Comparison(np.inf, np.inf, np.inf)
+    same_nonfinite = (np.isnan(a) & np.isnan(e)) | (np.isinf(a) & (a == e))
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = np.where(same_nonfinite, 0.0, np.abs(a - e))
+        err = np.where(np.isnan(err), np.inf, err)
+        scale = np.abs(np.where(np.isfinite(e), e, 0.0))
+        rel = np.where(scale > 0, err / np.where(scale > 0, scale, 1.0), err)
+        ratio = err / (tol.atol + tol.rtol * scale)
+    if a.size == 0:
+        return Comparison(0.0, 0.0, 0.0)
+    return Comparison(float(err.max()), float(rel.max()), float(ratio.max()))

@@ -1,0 +1,49 @@
+"""Framework environments: which packages each nox virtualenv gets and which adapters run in it.
+
+This is the one list of implementations' homes; ``noxfile.py``, the CLI and the
+tests read it. It imports nothing heavy, so nox can load it without numpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    python: str
+    packages: tuple[str, ...]
+    frameworks: tuple[str, ...]
+
+
+ENVIRONMENTS: tuple[Environment, ...] = (
+    Environment("numpy", "3.11", (), ("numpy",)),
+    Environment("torch", "3.11", ("torch==2.13.0",), ("torch",)),
+    Environment(
+        "tensorflow", "3.11",
+        ("tensorflow-cpu==2.21.0", "tf-keras==2.21.0", "keras==3.15.1"),
+        ("keras", "tf_keras", "tensorflow"),
+    ),
+    # MXNet 1.9.1 imports only with numpy < 1.24 (it uses the removed np.bool alias).
+    Environment("mxnet", "3.11", ("mxnet==1.9.1", "numpy==1.23.5"), ("mxnet",)),
+)
+
+ENV_BY_NAME: dict[str, Environment] = {e.name: e for e in ENVIRONMENTS}
+
+# Adapter classes by framework, as "module:Class", imported only inside their environment.
+ADAPTERS: dict[str, str] = {
+    "numpy": "conformance.adapters.numpy_ref:NumpyAdapter",
+    "torch": "conformance.adapters.pytorch:TorchAdapter",
+    "keras": "conformance.adapters.keras3:KerasAdapter",
+    "tf_keras": "conformance.adapters.tfkeras:TfKerasAdapter",
+    "tensorflow": "conformance.adapters.tfops:TensorflowAdapter",
+    "mxnet": "conformance.adapters.mxnet1:MxnetAdapter",
+}
+
+
+def environment_of(framework: str) -> Environment:
+    for env in ENVIRONMENTS:
+        if framework in env.frameworks:
+            return env
+    raise ValueError(f"unknown framework {framework!r}; known: {', '.join(ADAPTERS)}")

@@ -1,0 +1,5 @@
+"""The NumPy float64 oracle: one implementation of each op, conventions as parameters."""
+
+from conformance.oracle import batchnorm, dropout
+
+__all__ = ["batchnorm", "dropout"]

@@ -1,0 +1,142 @@
+"""Batch normalization (and mean-only centering) in float64 under any convention.
+
+Every convention a framework or its documentation could follow is an explicit
+field of :class:`Conventions`; nothing here knows about any framework. The
+same functions serve the oracle rows, behaviour inference and the tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+MOMENTUM_CONVENTIONS = ("weight_on_old", "weight_on_new", "cumulative_average")
+VARIANCE_ESTIMATORS = ("biased", "unbiased")
+RUNNING_VARIANCE_UPDATES = ("biased", "unbiased", "not_updated")
+EPSILON_PLACEMENTS = ("inside_sqrt", "outside_sqrt", "no_sqrt")
+TRIGGERS = ("forward", "backward", "never")
+INFERENCE_STATISTICS = ("running", "batch")
+
+
+@dataclass(frozen=True)
+class Conventions:
+    """One point of the convention space."""
+
+    momentum_convention: str = "weight_on_old"
+    normalize_variance: str = "biased"
+    running_variance_update: str = "unbiased"
+    epsilon_placement: str = "inside_sqrt"
+    epsilon_floor: float | None = None  # epsilon_effective = clamped_to:<floor>
+    gamma_applied: bool = True
+    offset_applied: bool = True
+    variance_normalized: bool = True  # False: mean-only centering
+    stats_update_trigger: str = "forward"  # "never": running statistics stay at init
+    inference_statistics: str = "running"
+
+    def with_(self, **changes: object) -> Conventions:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def reduce_axes(ndim: int, channel_axis: int) -> tuple[int, ...]:
+    return tuple(a for a in range(ndim) if a != channel_axis)
+
+
+def batch_moments(x: np.ndarray, channel_axis: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per-channel mean and biased variance (two-pass, float64) and the count per channel."""
+    x = np.asarray(x, dtype=np.float64)
+    axes = reduce_axes(x.ndim, channel_axis)
+    n = int(np.prod([x.shape[a] for a in axes]))
+    mean = x.mean(axis=axes)
+    centred = x - np.expand_dims(mean, axes)
+    var = (centred * centred).mean(axis=axes)
+    return mean, var, n
+
+
+def unbias(var: np.ndarray, n: int) -> np.ndarray:
+    """Bessel's correction; n == 1 gives inf or nan, as the arithmetic does."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return var * n / (n - 1) if n > 1 else var * np.inf
+
+
+def effective_epsilon(eps: float, conv: Conventions) -> float:
+    return max(eps, conv.epsilon_floor) if conv.epsilon_floor is not None else eps
+
+
+def normalize(x: np.ndarray, channel_axis: int, mean: np.ndarray, var: np.ndarray,
+              eps: float, gamma: np.ndarray, beta: np.ndarray,
+              conv: Conventions) -> np.ndarray:
+    """Apply (x - mean) / denominator * gamma + beta along ``channel_axis``."""
+    x = np.asarray(x, dtype=np.float64)
+    axes = reduce_axes(x.ndim, channel_axis)
+
+    def bc(v: np.ndarray) -> np.ndarray:
+        return np.expand_dims(np.asarray(v, dtype=np.float64), axes)
+
+    eps = effective_epsilon(eps, conv)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if not conv.variance_normalized:
+            denom = np.ones_like(np.asarray(var, dtype=np.float64))
+        elif conv.epsilon_placement == "inside_sqrt":
+            denom = np.sqrt(var + eps)
+        elif conv.epsilon_placement == "outside_sqrt":
+            denom = np.sqrt(var) + eps
+        elif conv.epsilon_placement == "no_sqrt":
+            denom = var + eps
+        else:
+            raise ValueError(f"unknown epsilon placement {conv.epsilon_placement!r}")
+        y = (x - bc(mean)) / bc(denom)
+    if conv.gamma_applied:
+        y = y * bc(gamma)
+    if conv.offset_applied:
+        y = y + bc(beta)
+    return y
+
+
+def update(old: np.ndarray, batch: np.ndarray, momentum: float | None, step: int,
+           convention: str) -> np.ndarray:
+    """One running-statistic update; ``step`` counts from 1; momentum None = cumulative."""
+    if convention == "cumulative_average" or momentum is None:
+        return old + (batch - old) / step
+    if convention == "weight_on_old":
+        return momentum * old + (1.0 - momentum) * batch
+    if convention == "weight_on_new":
+        return (1.0 - momentum) * old + momentum * batch
+    raise ValueError(f"unknown momentum convention {convention!r}")
+
+
+def training_output(x: np.ndarray, channel_axis: int, eps: float, gamma: np.ndarray,
+                    beta: np.ndarray, conv: Conventions) -> np.ndarray:
+    mean, var, n = batch_moments(x, channel_axis)
+    if conv.normalize_variance == "unbiased":
+        var = unbias(var, n)
+    return normalize(x, channel_axis, mean, var, eps, gamma, beta, conv)
+
+
+def sequence(train: np.ndarray, evaluate: np.ndarray, channel_axis: int, gamma: np.ndarray,
+             beta: np.ndarray, momentum: float | None, eps: float, conv: Conventions,
+             init_mean: float = 0.0, init_var: float = 1.0) -> dict[str, np.ndarray]:
+    """k training steps (``train[i]``) then inference on ``evaluate``.
+
+    Returns the same keys adapters return: y_train, running_mean, running_var, y_eval.
+    """
+    c = train.shape[1:][channel_axis]
+    rm = np.full(c, init_mean, dtype=np.float64)
+    rv = np.full(c, init_var, dtype=np.float64)
+    ys, rms, rvs = [], [], []
+    for step, x in enumerate(train, start=1):
+        ys.append(training_output(x, channel_axis, eps, gamma, beta, conv))
+        if conv.stats_update_trigger != "never":
+            mean, var, n = batch_moments(x, channel_axis)
+            rm = update(rm, mean, momentum, step, conv.momentum_convention)
+            if conv.running_variance_update != "not_updated":
+                v = unbias(var, n) if conv.running_variance_update == "unbiased" else var
+                rv = update(rv, v, momentum, step, conv.momentum_convention)
+        rms.append(rm.copy())
+        rvs.append(rv.copy())
+    if conv.inference_statistics == "batch":
+        y_eval = training_output(evaluate, channel_axis, eps, gamma, beta, conv)
+    else:
+        y_eval = normalize(evaluate, channel_axis, rm, rv, eps, gamma, beta, conv)
+    return {"y_train": np.stack(ys), "running_mean": np.stack(rms),
+            "running_var": np.stack(rvs), "y_eval": y_eval}

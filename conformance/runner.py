@@ -1,0 +1,203 @@
+"""The worker: runs every case of one framework in one process, streaming JSON lines.
+
+Run directory (one per framework, version, Python and platform)::
+
+    <out>/<framework>-<version>-py<X.Y>-<platform>/
+        results.jsonl            header, doc claims, then start/result records
+        outputs/<key>.npz        arrays of each ok result
+
+Each result is appended and flushed as soon as it exists, and a ``start``
+record precedes it, so the orchestrator can tell which case a dead or hung
+worker was on. ``resume=True`` skips every (case, implementation) that already
+has a result, whatever its status.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+import conformance
+from conformance.adapters import load_adapter
+from conformance.adapters.base import Adapter, Implementation, Unsupported
+from conformance.arrays import save_arrays
+from conformance.cases.model import Case
+from conformance.cases.store import load_inputs, load_manifest
+from conformance.spec import SCHEMA_VERSION, RunStatus
+
+RESULTS = "results.jsonl"
+# Fields that legitimately differ between two identical runs.
+TIMING_FIELDS = frozenset({"seconds", "started", "finished", "wall_seconds"})
+
+
+def platform_tag() -> str:
+    return f"{sys.platform}-{platform.machine()}"
+
+
+def python_tag() -> str:
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def run_dir_name(framework: str, version: str) -> str:
+    return f"{framework}-{version}-py{python_tag()}-{platform_tag()}"
+
+
+def result_key(case_id: str, implementation: str, op: str) -> str:
+    """File-safe key of one (case, implementation) pair."""
+    digest = hashlib.sha256(f"{implementation}|{op}".encode()).hexdigest()[:8]
+    return f"{case_id}__{digest}"
+
+
+def read_records(path: Path) -> Iterator[dict[str, Any]]:
+    """Records of a results file; a truncated last line (killed writer) is skipped."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines()
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if lineno == len(lines):
+                return  # the writer died mid-line; that result is redone on resume
+            raise ValueError(f"{path}:{lineno}: not a JSON record") from None
+        if not isinstance(record, dict) or "kind" not in record:
+            raise ValueError(f"{path}:{lineno}: record has no 'kind'")
+        yield record
+
+
+class Writer:
+    """Appends records to the results file and echoes progress to ``echo``."""
+
+    def __init__(self, path: Path, echo: IO[str] | None) -> None:
+        self.path = path
+        self.echo = echo
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = path.open("a")
+
+    def write(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, sort_keys=True, default=_json_default)
+        self._fh.write(line + "\n")
+        self._fh.flush()
+        if self.echo is not None:
+            self.echo.write(line + "\n")
+            self.echo.flush()
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def _summary(outputs: dict[str, np.ndarray]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for name, arr in sorted(outputs.items()):
+        a = np.asarray(arr, dtype=np.float64)
+        finite = a[np.isfinite(a)]
+        summary[name] = {
+            "shape": list(arr.shape), "dtype": str(arr.dtype),
+            "nan": int(np.isnan(a).sum()), "inf": int(np.isinf(a).sum()),
+            "min": float(finite.min()) if finite.size else None,
+            "max": float(finite.max()) if finite.size else None,
+        }
+    return summary
+
+
+def header(adapter: Adapter, version: str) -> dict[str, Any]:
+    return {
+        "kind": "header", "schema": SCHEMA_VERSION, "suite_version": conformance.__version__,
+        "framework": adapter.framework, "framework_version": version,
+        "numpy": np.__version__, "python": platform.python_version(),
+        "platform": platform_tag(), **adapter.environment(),
+    }
+
+
+def run_one(impl: Implementation, case: Case, inputs: dict[str, np.ndarray],
+            adapter: Adapter, outputs_dir: Path) -> dict[str, Any]:
+    record: dict[str, Any] = {"kind": "result", "framework": adapter.framework,
+                              "implementation": impl.qualify(case), "base": impl.name,
+                              "op": case.op, "case_id": case.id}
+    reason = impl.supports(case)
+    if reason is not None:
+        return {**record, "status": RunStatus.UNSUPPORTED.value, "reason": reason}
+    adapter.seed(case.seed)
+    t0 = time.perf_counter()
+    try:
+        outputs = impl.run(case, inputs)
+    except Unsupported as exc:
+        return {**record, "status": RunStatus.UNSUPPORTED.value, "reason": str(exc)}
+    except Exception as exc:  # a framework error is an outcome, not a suite failure
+        tb = traceback.extract_tb(exc.__traceback__)
+        return {**record, "status": RunStatus.ERROR.value,
+                "error": {"type": type(exc).__name__, "message": str(exc)[:2000],
+                          "where": f"{tb[-1].filename}:{tb[-1].lineno}" if tb else ""},
+                "seconds": time.perf_counter() - t0}
+    key = result_key(case.id, impl.name, case.op)
+    save_arrays(outputs_dir / f"{key}.npz", outputs)
+    return {**record, "status": RunStatus.OK.value, "outputs": f"outputs/{key}.npz",
+            "summary": _summary(outputs), "seconds": time.perf_counter() - t0}
+
+
+def run_worker(framework: str, cases_dir: Path, out_root: Path, *, resume: bool = False,
+               echo: IO[str] | None = None, case_filter: str | None = None) -> int:
+    """Run one framework's cases; returns 0, or 3 when the framework cannot be imported."""
+    cases = load_manifest(cases_dir)
+    if case_filter:
+        cases = [c for c in cases if case_filter in c.id]
+    adapter = load_adapter(framework)
+    try:
+        adapter.load()
+        version = adapter.version()
+    except Exception as exc:
+        run_dir = out_root / run_dir_name(framework, "unavailable")
+        (run_dir / RESULTS).unlink(missing_ok=True)
+        writer = Writer(run_dir / RESULTS, echo)
+        writer.write({"kind": "header", "schema": SCHEMA_VERSION, "framework": framework,
+                      "framework_version": "unavailable", "python": platform.python_version(),
+                      "platform": platform_tag(), "suite_version": conformance.__version__,
+                      "error": {"type": type(exc).__name__,
+                                "message": str(exc).splitlines()[0][:500] if str(exc) else ""}})
+        writer.close()
+        return 3
+    run_dir = out_root / run_dir_name(framework, version)
+    results = run_dir / RESULTS
+    done: set[tuple[str, str, str]] = set()
+    if resume:
+        done = {(r["case_id"], r.get("base", r["implementation"]), r["op"])
+                for r in read_records(results) if r["kind"] == "result"}
+    if not resume or not results.exists():
+        results.unlink(missing_ok=True)
+    writer = Writer(results, echo)
+    if not done:
+        writer.write({**header(adapter, version), "started": time.time()})
+        for claim in adapter.documented():
+            writer.write({"kind": "doc", "framework": framework, **claim.to_json()})
+    impls = adapter.implementations()
+    for case in cases:
+        todo = [i for i in impls if i.op == case.op and (case.id, i.name, case.op) not in done]
+        if not todo:
+            continue
+        inputs = load_inputs(cases_dir, case)
+        for impl in todo:
+            writer.write({"kind": "start", "case_id": case.id, "base": impl.name,
+                          "implementation": impl.qualify(case), "op": case.op})
+            writer.write(run_one(impl, case, inputs, adapter, run_dir / "outputs"))
+    writer.write({"kind": "end", "finished": time.time()})
+    writer.close()
+    return 0

@@ -1,0 +1,149 @@
+"""The one table of frameworks, ops, behaviours and outcomes.
+
+Everything else (CLI choices, CSV schemas, inference, expectations, tests)
+derives from this module. A behaviour name or value that is not here is a bug.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+SCHEMA_VERSION = 1
+
+FRAMEWORKS: tuple[str, ...] = ("numpy", "torch", "keras", "tf_keras", "tensorflow", "mxnet")
+OPS: tuple[str, ...] = ("batchnorm", "dropout", "centering")
+MODES: tuple[str, ...] = ("training", "inference", "sequence")
+
+
+class Status(str, enum.Enum):
+    """Outcome of one check. ``EXPECTED`` is a mismatch that a reviewed expectation covers."""
+
+    PASS = "PASS"
+    MISMATCH = "MISMATCH"
+    ERROR = "ERROR"
+    CRASH = "CRASH"
+    TIMEOUT = "TIMEOUT"
+    UNSUPPORTED = "UNSUPPORTED"
+    EXPECTED = "EXPECTED"
+
+
+class RunStatus(str, enum.Enum):
+    """Outcome of running one case through one implementation, before any comparison."""
+
+    OK = "ok"
+    ERROR = "error"  # the framework raised; the exception is recorded
+    UNSUPPORTED = "unsupported"  # the adapter declined the case (dtype, rank, flag)
+    CRASH = "crash"  # the worker process died on this case
+    TIMEOUT = "timeout"  # the case ran past its time limit
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """A named, observable property of an implementation.
+
+    ``values`` lists the allowed categorical values; ``None`` means the value is
+    numeric (a default) and is written as a short float.
+    """
+
+    name: str
+    op: str
+    values: tuple[str, ...] | None
+    meaning: str
+
+
+# Outcome vocabulary for "what happens" behaviours (batch of one, rate 0 / rate 1).
+WHAT_HAPPENS: tuple[str, ...] = (
+    "identity",
+    "zeros",
+    "nan",
+    "error",
+    "normalized",
+    "beta",
+    "other",
+)
+
+BEHAVIOURS: tuple[Behaviour, ...] = (
+    # --- batch norm -----------------------------------------------------------
+    Behaviour("momentum_default", "batchnorm", None,
+              "default momentum argument, estimated from the first running-mean update"),
+    Behaviour("momentum_convention", "batchnorm",
+              ("weight_on_old", "weight_on_new", "cumulative_average"),
+              "running = m*old + (1-m)*batch (weight_on_old) or (1-m)*old + m*batch"),
+    Behaviour("epsilon_default", "batchnorm", None,
+              "default epsilon, estimated from outputs on a channel with tiny variance"),
+    Behaviour("epsilon_effective", "batchnorm", ("as_given", "clamped_to:<value>"),
+              "whether a small epsilon is used as given or raised to a floor"),
+    Behaviour("epsilon_placement", "batchnorm", ("inside_sqrt", "outside_sqrt", "no_sqrt"),
+              "(x-m)/sqrt(v+eps), (x-m)/(sqrt(v)+eps) or (x-m)/(v+eps)"),
+    Behaviour("normalize_variance", "batchnorm", ("biased", "unbiased"),
+              "variance estimator used to normalize in training"),
+    Behaviour("running_variance_update", "batchnorm", ("biased", "unbiased", "not_updated"),
+              "variance estimator folded into the running variance"),
+    Behaviour("stats_update_trigger", "batchnorm", ("forward", "backward", "never"),
+              "what makes the running statistics change in a training step"),
+    Behaviour("gamma_applied", "batchnorm", ("yes", "no"),
+              "whether the scale parameter multiplies the output"),
+    Behaviour("inference_statistics", "batchnorm", ("running", "batch"),
+              "statistics used in inference mode"),
+    Behaviour("batch_size_one_training", "batchnorm", WHAT_HAPPENS,
+              "training-mode output for a batch of one sample with no other reduction axis"),
+    Behaviour("frozen_layer_mode", "batchnorm", ("inference", "training"),
+              "how a layer with trainable=False normalizes when called in training mode"),
+    # --- dropout --------------------------------------------------------------
+    Behaviour("rate_semantics", "dropout", ("drop_probability", "keep_probability"),
+              "whether the rate argument is the probability to drop or to keep"),
+    Behaviour("training_scale", "dropout", ("inverse_keep", "none"),
+              "factor applied to kept elements in training"),
+    Behaviour("inference_output", "dropout", ("identity", "scaled_by_keep"),
+              "output in inference mode"),
+    Behaviour("rate_zero", "dropout", WHAT_HAPPENS, "training-mode output at rate 0"),
+    Behaviour("rate_one", "dropout", WHAT_HAPPENS, "training-mode output at rate 1"),
+    Behaviour("drop_fraction", "dropout", ("consistent", "inconsistent"),
+              "dropped fraction consistent with the rate by a two-sided binomial test"),
+    # --- centering ------------------------------------------------------------
+    Behaviour("variance_normalized", "centering", ("yes", "no"),
+              "whether the output is divided by a standard deviation"),
+    Behaviour("offset_applied", "centering", ("yes", "no"),
+              "whether a learned offset (beta) is added"),
+)
+
+BEHAVIOUR_BY_NAME: dict[str, Behaviour] = {b.name: b for b in BEHAVIOURS}
+
+# Confidence of the binomial test behind ``drop_fraction``.
+DROP_FRACTION_CONFIDENCE = 0.999
+
+RESULTS_COLUMNS: tuple[str, ...] = (
+    "framework", "framework_version", "implementation", "op", "mode", "case_id", "check",
+    "status", "max_abs_err", "max_rel_err", "tolerance", "detail",
+)
+DISCREPANCY_COLUMNS: tuple[str, ...] = (
+    "framework", "framework_version", "implementation", "op", "behaviour", "documented",
+    "actual", "agrees", "evidence",
+)
+
+
+def behaviours_for(op: str) -> tuple[Behaviour, ...]:
+    return tuple(b for b in BEHAVIOURS if b.op == op)
+
+
+def is_allowed(behaviour: str, value: str) -> bool:
+    """Whether ``value`` is in the vocabulary of ``behaviour`` (numeric ones take floats)."""
+    b = BEHAVIOUR_BY_NAME.get(behaviour)
+    if b is None:
+        return False
+    if value in ("inconclusive", "not_measured"):
+        return True
+    if b.values is None:
+        try:
+            float(value)
+        except ValueError:
+            return False
+        return True
+    if value.startswith("clamped_to:") and "clamped_to:<value>" in b.values:
+        try:
+            float(value.split(":", 1)[1])
+        except ValueError:
+            return False
+        return True
+    return value in b.values
