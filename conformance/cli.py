@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run framework workers isolated, in parallel")
     r.add_argument("--env", action="append", default=[], metavar="NAME=PYTHON",
                    help=f"environment and its python; names: {', '.join(ENV_BY_NAME)}")
+    r.add_argument("--unavailable", action="append", default=[], metavar="NAME=REASON",
+                   help="an environment that could not be built: its frameworks get ERROR")
     r.add_argument("--cases", type=Path, default=Path("cases/generated"))
     r.add_argument("--out", type=Path, default=Path("reports/runs"))
     r.add_argument("--timeout", type=float, default=120.0, help="seconds per case")
@@ -78,15 +80,37 @@ def _parse_envs(specs: Sequence[str]) -> list[tuple[str, str]]:
     return workers
 
 
+def _parse_unavailable(spec: str) -> list[tuple[str, str]]:
+    name, sep, reason = spec.partition("=")
+    if not sep or name not in ENV_BY_NAME:
+        raise UsageError(f"--unavailable {spec!r}: expected NAME=REASON with NAME one of "
+                         f"{', '.join(ENV_BY_NAME)}")
+    return [(fw, reason.splitlines()[0][:300]) for fw in ENV_BY_NAME[name].frameworks]
+
+
+def _write_unavailable(out: Path, framework: str, kind: str, message: str) -> None:
+    from conformance.runner import RESULTS, Writer, run_dir_name
+    from conformance.spec import SCHEMA_VERSION
+
+    path = out / run_dir_name(framework, "unavailable") / RESULTS
+    path.unlink(missing_ok=True)
+    w = Writer(path, None)
+    w.write({"kind": "header", "schema": SCHEMA_VERSION, "framework": framework,
+             "framework_version": "unavailable", "python": "", "platform": "",
+             "error": {"type": kind, "message": message}})
+    w.close()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import shutil
 
     from conformance.orchestrate import default_python, run_all
-    from conformance.runner import RESULTS, Writer, run_dir_name
 
     if args.timeout <= 0 or args.jobs < 1:
         raise UsageError("--timeout must be positive and --jobs at least 1")
     workers = _parse_envs(args.env) or [("numpy", default_python())]
+    unavailable = [(fw, reason) for spec in args.unavailable
+                   for fw, reason in _parse_unavailable(spec)]
     if not (args.cases / "manifest.jsonl").exists():
         raise UsageError(f"{args.cases}: no case manifest (run `conformance generate`)")
     if args.fresh and args.out.exists():
@@ -94,15 +118,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     runs = run_all(workers, args.cases, args.out, args.timeout, args.jobs,
                    args.out.parent / "logs")
+    for fw, reason in unavailable:
+        _write_unavailable(args.out, fw, "EnvironmentUnavailable", reason)
+        print(f"{fw:<11}     --    ERROR {reason}")
     for run in runs:
         if run.run_dir is None:  # the worker never got as far as a header
-            w = Writer(args.out / run_dir_name(run.framework, "unavailable") / RESULTS, None)
-            w.write({"kind": "header", "schema": 1, "framework": run.framework,
-                     "framework_version": "unavailable", "python": "", "platform": "",
-                     "error": {"type": "WorkerFailed",
-                               "message": f"worker exited with {run.returncode} before "
-                                          f"reporting (see reports/logs/{run.framework}.log)"}})
-            w.close()
+            _write_unavailable(args.out, run.framework, "WorkerFailed",
+                               f"worker exited with {run.returncode} before reporting "
+                               f"(see reports/logs/{run.framework}.log)")
         state = (f"ERROR {run.import_error}" if run.import_error else
                  f"{run.restarts} restart(s)" if run.restarts else "ok")
         print(f"{run.framework:<11} {run.wall_seconds:7.1f} s  {state}")

@@ -9,20 +9,42 @@ of the same case give the same bits.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import logging
 import os
+import sys
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 _NOISY_MODULES = r"(tensorflow|keras|tf_keras|absl|google|h5py|ml_dtypes)(\..*)?"
 
 
-def quiet_tensorflow(legacy_keras: bool = False) -> Any:
-    """Import TensorFlow with its logging off; returns the ``tensorflow`` module.
+@contextlib.contextmanager
+def _stderr_to_devnull() -> Iterator[None]:
+    """Silence file descriptor 2: the C++ runtime logs there before absl is set up
+    ("All log messages before absl::InitializeLog()...", "Could not find cuda
+    drivers"), whatever TF_CPP_MIN_LOG_LEVEL says."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
-    ``legacy_keras`` sets ``TF_USE_LEGACY_KERAS=1`` (before ``tf.keras`` or
-    ``tf.compat.v1.layers`` is first touched), which routes those names to the
-    ``tf_keras`` package; with Keras 3 they do not exist.
+
+def quiet_tensorflow(legacy_keras: bool = False, also: tuple[str, ...] = ()) -> Any:
+    """Import TensorFlow (and the modules in ``also``) with its logging off.
+
+    Returns the ``tensorflow`` module. ``legacy_keras`` sets
+    ``TF_USE_LEGACY_KERAS=1`` (before ``tf.keras`` or ``tf.compat.v1.layers`` is
+    first touched), which routes those names to the ``tf_keras`` package; with
+    Keras 3 they do not exist.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
@@ -32,8 +54,10 @@ def quiet_tensorflow(legacy_keras: bool = False) -> Any:
     warnings.filterwarnings("ignore", module=_NOISY_MODULES)
     for name in ("tensorflow", "absl", "keras", "tf_keras", "h5py"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    import tensorflow as tf
-
+    with _stderr_to_devnull():
+        tf = importlib.import_module("tensorflow")
+        for name in also:
+            importlib.import_module(name)
     tf.get_logger().setLevel(logging.ERROR)
     tf.autograph.set_verbosity(0)
     try:

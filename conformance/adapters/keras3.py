@@ -8,10 +8,11 @@ Two paths through ``keras.layers.BatchNormalization`` get their own rows:
 * ``[fit]``: the layer inside a one-layer ``keras.Sequential`` trained by
   ``model.fit`` (SGD with learning rate 0, ``batch_size`` = the case batch,
   ``shuffle=False``, one step per training batch) and evaluated by
-  ``model.predict``. ``fit`` casts every float array that is not ``floatx`` to
-  ``floatx`` (keras/src/trainers/data_adapters/array_slicing.py, "Normalize
-  floats to floatx"), so the row sets ``keras.config.set_floatx(case.dtype)``
-  while it runs, as a user training a float64 model does.
+  ``model.predict``. Data goes in as a ``tf.data.Dataset``: given arrays, ``fit``
+  casts every float array that is not ``floatx`` to ``floatx``
+  (keras/src/trainers/data_adapters/array_slicing.py, "Normalize floats to
+  floatx"). The row also sets ``keras.config.set_floatx(case.dtype)`` while it
+  runs, as a user training a float64 model does.
 
 Layers are built with ``dtype=case.dtype`` (the Keras dtype policy), because a
 float32 layer would silently cast float64 input to float32.
@@ -199,20 +200,33 @@ class FitBatchNorm(Implementation):
         return self._models[key]
 
     def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
-        batch = case.shape[0]
+        import tensorflow as tf
+
+        keras = _keras()
+        batch, train = case.shape[0], inputs["train"]
         with _floatx(case.dtype):
             model, layer = self._model(case)
             layer.moving_mean.assign(np.zeros(case.channels, layer.moving_mean.dtype))
             layer.moving_variance.assign(np.ones(case.channels, layer.moving_variance.dtype))
             _set_affine(layer, inputs)
             rms, rvs = [], []
-            for x in inputs["train"]:
-                model.fit(x, np.zeros_like(x), batch_size=batch, epochs=1, shuffle=False,
-                          verbose=0)
+
+            def record(_batch: int, _logs: Any) -> None:
                 rm, rv = _running(layer)
                 rms.append(rm)
                 rvs.append(rv)
-            y_eval = model.predict(inputs["eval"], batch_size=batch, verbose=0)
+
+            # All training batches in order, one fit step each; statistics are read
+            # after every step. A tf.data pipeline (rather than arrays) keeps fit
+            # from re-tracing its input functions on every call.
+            flat = train.reshape(-1, *case.shape[1:])
+            data = tf.data.Dataset.from_tensor_slices((flat, np.zeros_like(flat))).batch(batch)
+            model.fit(data, epochs=1, verbose=0,
+                      callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=record)])
+            y_eval = model.predict(tf.data.Dataset.from_tensor_slices(inputs["eval"])
+                                   .batch(batch), verbose=0)
+        if len(rms) != len(train):
+            raise RuntimeError(f"fit ran {len(rms)} steps for {len(train)} batches")
         return {"running_mean": np.stack(rms), "running_var": np.stack(rvs),
                 "y_eval": np.asarray(y_eval)}
 
@@ -252,7 +266,7 @@ class KerasAdapter(Adapter):
         import os
 
         os.environ["KERAS_BACKEND"] = "tensorflow"
-        quiet_tensorflow()
+        quiet_tensorflow(also=("keras",))
         keras = _keras()
         if keras.backend.backend() != "tensorflow":
             raise RuntimeError(f"Keras backend is {keras.backend.backend()!r}, not tensorflow")

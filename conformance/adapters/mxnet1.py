@@ -230,9 +230,12 @@ def _axes(case: Case) -> tuple[int, ...] | None:
     if noise is None:
         return None
     assert isinstance(noise, tuple)
-    if len(noise) != len(case.shape) or any(n not in (1, s) for n, s in zip(noise, case.shape)):
+    if len(noise) != len(case.shape):
+        raise Unsupported(f"noise_shape {noise} does not match the rank of {case.shape}")
+    pairs = list(zip(noise, case.shape, strict=True))
+    if any(n not in (1, s) for n, s in pairs):
         raise Unsupported(f"noise_shape {noise} is not a broadcast of shape {case.shape}")
-    return tuple(i for i, (n, s) in enumerate(zip(noise, case.shape)) if n == 1 and s != 1)
+    return tuple(i for i, (n, s) in enumerate(pairs) if n == 1 and s != 1)
 
 
 class NdDropout(Implementation):
@@ -302,7 +305,7 @@ class MxnetAdapter(Adapter):
 
     def seed(self, seed: int) -> None:
         _mx().random.seed(seed)
-        np.random.seed(seed)  # noqa: NPY002  (mxnet.test_utils and initializers read it)
+        np.random.seed(seed)  # some mxnet initializers draw from NumPy's global stream
 
     def environment(self) -> dict[str, str]:
         mx = _mx()
