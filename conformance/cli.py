@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
 from conformance.environments import ADAPTERS, ENV_BY_NAME
 
@@ -17,8 +20,26 @@ class UsageError(ValueError):
     """A problem with what the user asked for; printed as one line."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line (no usage dump), like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def _check_writable(path: Path, option: str) -> None:
+    """Fail before any work when ``path`` cannot take files (a report is never half-written)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".probe-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: not writable ({exc.strerror or exc})") from None
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="conformance", description=__doc__)
+    p: argparse.ArgumentParser = _Parser(prog="conformance", description=__doc__)
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -44,11 +65,14 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--timeout", type=float, default=120.0, help="seconds per case")
     r.add_argument("--jobs", type=int, default=2)
     r.add_argument("--fresh", action="store_true", help="discard earlier results first")
+    r.add_argument("--resume", action="store_true",
+                   help="keep earlier results and run only the cases that have none")
 
     rep = sub.add_parser("report", help="merge runs and write the reports")
     rep.add_argument("--runs", type=Path, default=Path("reports/runs"))
     rep.add_argument("--cases", type=Path, default=Path("cases/generated"))
     rep.add_argument("--out", type=Path, default=Path("reports"))
+    _add_gate_parsers(sub)
     return p
 
 
@@ -106,8 +130,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from conformance.orchestrate import default_python, run_all
 
-    if args.timeout <= 0 or args.jobs < 1:
+    if not math.isfinite(args.timeout) or args.timeout <= 0 or args.jobs < 1:
         raise UsageError("--timeout must be positive and --jobs at least 1")
+    if args.fresh and args.resume:
+        raise UsageError("--fresh and --resume contradict each other: --fresh discards the "
+                         "results that --resume would continue")
     workers = _parse_envs(args.env) or [("numpy", default_python())]
     unavailable = [(fw, reason) for spec in args.unavailable
                    for fw, reason in _parse_unavailable(spec)]
@@ -115,9 +142,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.cases}: no case manifest (run `conformance generate`)")
     if args.fresh and args.out.exists():
         shutil.rmtree(args.out)
+    elif not args.resume and args.out.is_dir() and any(args.out.glob("*/results.jsonl")):
+        raise UsageError(f"--out {args.out}: holds results of an earlier run; pass --resume "
+                         "to finish it or --fresh to discard it")
+    _check_writable(args.out, "--out")
+    _check_writable(args.out.parent / "logs", "--out")
     t0 = time.perf_counter()
     runs = run_all(workers, args.cases, args.out, args.timeout, args.jobs,
-                   args.out.parent / "logs")
+                   log_dir=args.out.parent / "logs")
     for fw, reason in unavailable:
         _write_unavailable(args.out, fw, "EnvironmentUnavailable", reason)
         print(f"{fw:<11}     --    ERROR {reason}")
@@ -143,13 +175,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     from conformance.report.tables import write_tables
 
     t0 = time.perf_counter()
+    _check_writable(args.out, "--out")
     cases = {c.id: c for c in load_manifest(args.cases)}
     analysis = analyze(load_runs(args.runs), cases, args.cases)
     try:
         paths = write_tables(analysis.results, analysis.discrepancies, args.out)
         paths.append(write_html(analysis, args.out))
-    except PermissionError as exc:
-        raise UsageError(f"{args.out}: not writable ({exc.strerror})") from None
+    except OSError as exc:
+        raise UsageError(f"{args.out}: not writable ({exc.strerror or exc})") from None
     disagree = sum(1 for d in analysis.discrepancies if d["agrees"] == "no")
     print(f"{len(analysis.results)} checks, {len(analysis.discrepancies)} behaviour rows "
           f"({disagree} disagree with their documentation) in {time.perf_counter() - t0:.1f} s")
@@ -158,8 +191,99 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- expectations gate and upgrade diff --------------------------------------------
+
+
+def _add_gate_parsers(sub: argparse._SubParsersAction[Any]) -> None:
+    def measured(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--discrepancies", type=Path, default=Path("reports/discrepancies.csv"))
+        q.add_argument("--runs", type=Path, default=None,
+                       help="run directories (default: runs/ beside the table, if present): "
+                            "unavailable frameworks and documentation sources")
+        q.add_argument("--expectations", type=Path, default=Path("expectations"))
+
+    gt = sub.add_parser("gate", help="fail when a behaviour differs from its expectation")
+    measured(gt)
+    gt.add_argument("--junit", type=Path, default=None,
+                    help="JUnit XML path (default: junit.xml beside the table)")
+    ex = sub.add_parser("expectations", help="maintain the reviewed expectations files")
+    exs = ex.add_subparsers(dest="action", required=True)
+    up = exs.add_parser("update", help="rewrite expectations from the latest results")
+    measured(up)
+    up.add_argument("--dry-run", action="store_true", help="print the diff, write nothing")
+    d = sub.add_parser("diff", help="compare two runs (current vs candidate versions)")
+    d.add_argument("a", type=Path, help="baseline: run dir, dir of runs, or report dir")
+    d.add_argument("b", type=Path, help="candidate: run dir, dir of runs, or report dir")
+    d.add_argument("--cases", type=Path, default=Path("cases/generated"))
+    d.add_argument("--out", type=Path, default=Path("reports/upgrade"))
+
+
+def _runs_beside(args: argparse.Namespace) -> Path | None:
+    if args.runs is None and (args.discrepancies.parent / "runs").is_dir():
+        return Path(args.discrepancies.parent / "runs")
+    return Path(args.runs) if args.runs is not None else None
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from conformance.expectations import Outcome, format_table, gate, load_dir, measure
+    from conformance.report.junit import write_junit
+
+    runs = _runs_beside(args)
+    checks = gate(measure(args.discrepancies, runs), load_dir(args.expectations))
+    junit = write_junit(checks, args.junit or args.discrepancies.parent / "junit.xml")
+    failed = [c for c in checks if c.failed]
+    table = format_table(checks)
+    if table:
+        print(table)
+    unreviewed = sum(1 for c in checks if c.outcome is Outcome.OK
+                     and c.detail.startswith("UNREVIEWED"))
+    print(f"gate: {len(checks) - len(failed)} of {len(checks)} behaviours as expected, "
+          f"{len(failed)} differ" + (f"; {unreviewed} expectations still UNREVIEWED"
+                                    if unreviewed else "") + f" (wrote {junit})")
+    if failed:
+        print("review the differences, then `conformance expectations update` "
+              "and fill in reason/source")
+    return 1 if failed else 0
+
+
+def cmd_expectations(args: argparse.Namespace) -> int:
+    from conformance.expectations import load_dir, measure, unified_diff, update
+
+    runs = _runs_beside(args)
+    changes = update(measure(args.discrepancies, runs), load_dir(args.expectations),
+                     args.expectations)
+    print(unified_diff(changes), end="")
+    changed = [p for p, (old, new) in changes.items() if old != new]
+    if not args.dry_run:
+        from conformance.report.files import write_text_atomic
+
+        for path in changed:
+            write_text_atomic(path, changes[path][1])
+    verb = "would change" if args.dry_run else "changed"
+    print(f"expectations: {len(changed)} of {len(changes)} files {verb}")
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from conformance.cases.store import load_manifest
+    from conformance.diff import diff, format_table, load_side, render_diff_section, to_csv
+    from conformance.report.files import write_text_atomic
+
+    manifest = args.cases / "manifest.jsonl"
+    cases = {c.id: c for c in load_manifest(args.cases)} if manifest.exists() else {}
+    d = diff(load_side(args.a, cases, args.cases), load_side(args.b, cases, args.cases), cases)
+    print(format_table(d))
+    write_text_atomic(args.out / "diff.csv", to_csv(d))
+    write_text_atomic(args.out / "diff.html",
+                      "<!doctype html><meta charset='utf-8'><title>Upgrade diff</title>"
+                      + render_diff_section(d))
+    print(f"  wrote {args.out / 'diff.csv'} and {args.out / 'diff.html'}")
+    return 1 if d.changed else 0
+
+
 COMMANDS = {"generate": cmd_generate, "worker": cmd_worker, "run": cmd_run,
             "report": cmd_report}
+COMMANDS.update({"gate": cmd_gate, "expectations": cmd_expectations, "diff": cmd_diff})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -169,8 +293,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ValueError, OSError) as exc:
         if args.debug:
             raise
-        print(f"conformance: error: {exc}", file=sys.stderr)
+        print(f"conformance: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("conformance: interrupted (rerun with --resume to continue)", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug, still one line; --debug shows where
+        if args.debug:
+            raise
+        print(f"conformance: internal error: {type(exc).__name__}: {_one_line(exc)} "
+              "(rerun with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 if __name__ == "__main__":

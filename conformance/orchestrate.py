@@ -1,31 +1,52 @@
 """Runs framework workers as subprocesses: isolation, per-case time limit, restarts.
 
-A worker that dies (segfault, abort, OOM kill) or stops reporting for longer
-than the case time limit is killed if needed; the case it was on gets a CRASH
-or TIMEOUT result appended to its results file, and the worker is restarted
-with ``--resume`` so finished cases are not redone. A framework that cannot be
-imported yields one ERROR header and no restarts. Frameworks run in parallel,
-as many at once as ``jobs``.
+Every framework runs in its own worker process (its own session, so a kill
+reaches the worker and anything it spawned), and the orchestrator only reads
+the JSON lines it echoes. What can go wrong, and what it becomes:
+
+- the worker dies on a case (segfault, abort, OOM kill, ``os._exit``): the case
+  gets a CRASH result naming the signal or exit code;
+- a case reports nothing for ``case_timeout`` seconds: the worker's process
+  group is killed and the case gets a TIMEOUT result;
+- the worker reports no header within ``startup_timeout`` (a hang while
+  importing) or dies before it (an import that crashes): the framework gets one
+  ERROR header with the reason, and no restarts;
+- the worker stops between cases: it is restarted; after ``MAX_IDLE_RESTARTS``
+  restarts in a row that produced nothing, the orchestrator gives up and says so.
+
+After a fault the worker is restarted with ``--resume``: the fault record
+marks the case done, so a case that crashes every time is tried once, and
+every restart makes progress. Each framework runs in its own thread, so one
+framework's faults never touch another's results.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import selectors
+import queue
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from conformance.runner import RESULTS, Writer
-from conformance.spec import RunStatus
+from conformance.runner import RESULTS, Writer, read_records, run_dir_name
+from conformance.spec import SCHEMA_VERSION, RunStatus
 
-MAX_RESTARTS = 50
+# Restarts in a row that yield no new result before the orchestrator gives up on a worker.
+MAX_IDLE_RESTARTS = 2
+# How long to wait for stragglers holding the worker's stdout after it has exited.
+_DRAIN_SECONDS = 1.0
+_STOP = threading.Event()
+_LIVE: set[subprocess.Popen[bytes]] = set()
+_LIVE_LOCK = threading.Lock()
 
 
 @dataclass
@@ -38,6 +59,22 @@ class FrameworkRun:
     returncode: int = 0
     wall_seconds: float = 0.0
     import_error: str = ""
+    results: int = 0  # result records received from workers (fault records not counted)
+    gave_up: str = ""  # set when cases may be left without a result
+
+
+@dataclass
+class _Attempt:
+    """What one worker process reported before it ended."""
+
+    header: dict[str, Any] | None = None
+    pending: dict[str, Any] | None = None
+    results: int = 0
+    ended: bool = False
+    timed_out: bool = False
+    returncode: int = 0
+    start_error: str = ""
+    stderr_tail: str = ""
 
 
 def _command(python: str, framework: str, cases: Path, out: Path) -> list[str]:
@@ -48,8 +85,11 @@ def _command(python: str, framework: str, cases: Path, out: Path) -> list[str]:
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    env.setdefault("PYTHONFAULTHANDLER", "0")
+    # Any non-empty value (even "0") enables faulthandler: a crash leaves its
+    # Python stack in the framework's log.
+    env.setdefault("PYTHONFAULTHANDLER", "1")
     env.setdefault("OMP_NUM_THREADS", "1")
+    env["PYTHONUNBUFFERED"] = "1"
     return env
 
 
@@ -60,95 +100,240 @@ def _fault_record(framework: str, start: dict[str, Any], status: RunStatus,
             "status": status.value, "reason": reason}
 
 
-def run_framework(framework: str, python: str, cases: Path, out: Path,
-                  case_timeout: float, log: Path | None = None) -> FrameworkRun:
-    """Run one framework to completion, surviving crashes and hangs of its worker."""
-    run = FrameworkRun(framework, python)
-    t0 = time.perf_counter()
-    while True:
-        pending: dict[str, Any] | None = None
-        logfh = log.open("a") if log else subprocess.DEVNULL
-        proc = subprocess.Popen(_command(python, framework, cases, out), stdout=subprocess.PIPE,
-                                stderr=logfh, text=True, env=_env(), start_new_session=True)
+def _pump(stream: IO[bytes], lines: queue.Queue[str | None]) -> None:
+    """Move the worker's stdout lines to a queue, ``None`` at EOF.
+
+    A thread instead of ``select`` on a buffered pipe: a buffered reader may
+    hold a line that ``select`` no longer sees, which reads as a hang.
+    """
+    for raw in stream:
+        lines.put(raw.decode("utf-8", errors="replace"))
+    lines.put(None)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the worker's process group (the worker and whatever it spawned)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _tail(fh: IO[bytes], offset: int) -> str:
+    """Last non-empty line the worker wrote to stderr, for the fault reason."""
+    fh.flush()
+    fh.seek(offset)
+    text = fh.read()[-4000:].decode("utf-8", errors="replace")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    fatal = [ln for ln in lines if ln.startswith("Fatal Python error")]  # faulthandler's
+    return (fatal or lines or [""])[-1][:300]
+
+
+def _attempt(cmd: list[str], log: Path | None, case_timeout: float,
+             startup_timeout: float) -> _Attempt:
+    """Run one worker process until it exits, hangs or the run is stopped."""
+    att = _Attempt()
+    with log.open("a+b") if log else tempfile.TemporaryFile() as err:
+        offset = err.tell()
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=err, env=_env(), start_new_session=True)
+        except OSError as exc:
+            att.start_error = f"cannot start {cmd[0]}: {exc.strerror or exc}"
+            return att
+        with _LIVE_LOCK:
+            _LIVE.add(proc)
         assert proc.stdout is not None
-        sel = selectors.DefaultSelector()
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        timed_out = False
+        lines: queue.Queue[str | None] = queue.Queue()
+        reader = threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True)
+        reader.start()
+        try:
+            _follow(att, proc, lines, case_timeout, startup_timeout)
+        finally:
+            _kill_group(proc)  # stragglers, or the hung worker
+            att.returncode = proc.wait()
+            reader.join(timeout=5)
+            proc.stdout.close()
+            with _LIVE_LOCK:
+                _LIVE.discard(proc)
+        att.stderr_tail = _tail(err, offset)
+    return att
+
+
+def _follow(att: _Attempt, proc: subprocess.Popen[bytes], lines: queue.Queue[str | None],
+            case_timeout: float, startup_timeout: float) -> None:
+    last = time.monotonic()
+    dead_since: float | None = None
+    while not _STOP.is_set():
+        limit = case_timeout if att.header is not None else startup_timeout
+        now = time.monotonic()
+        if now - last >= limit:
+            att.timed_out = True
+            return
+        try:
+            line = lines.get(timeout=min(0.5, limit - (now - last)))
+        except queue.Empty:
+            # The worker is gone but something it spawned still holds the pipe.
+            if proc.poll() is not None:
+                dead_since = dead_since or now
+                if now - dead_since >= _DRAIN_SECONDS:
+                    return
+            continue
+        if line is None:
+            return
         last = time.monotonic()
-        while True:
-            limit = case_timeout if pending else max(case_timeout, 600.0)
-            if not sel.select(timeout=max(0.1, limit - (time.monotonic() - last))):
-                if time.monotonic() - last >= limit:
-                    timed_out = True
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    break
-                continue
-            line = proc.stdout.readline()
-            if not line:
-                break
-            last = time.monotonic()
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            kind = record.get("kind")
-            if kind == "header":
-                run.run_dir = out / _dir_of(record)
-                if "error" in record:
-                    run.import_error = f"{record['error']['type']}: {record['error']['message']}"
-            elif kind == "start":
-                pending = record
-            elif kind == "result":
-                pending = None
-        proc.wait()
-        sel.close()
-        if log and not isinstance(logfh, int):
-            logfh.close()
-        run.returncode = proc.returncode
-        if pending is None or run.run_dir is None:
-            break
-        status = RunStatus.TIMEOUT if timed_out else RunStatus.CRASH
-        reason = (f"no result within {case_timeout:g} s; worker killed" if timed_out
-                  else f"worker died with {_describe_exit(proc.returncode)}")
-        run.faults.append(f"{pending['case_id']} {pending['implementation']}: {reason}")
-        writer = Writer(run.run_dir / RESULTS, None)
-        writer.write(_fault_record(framework, pending, status, reason))
-        writer.close()
-        run.restarts += 1
-        if run.restarts > MAX_RESTARTS:
-            break
-    run.wall_seconds = time.perf_counter() - t0
-    return run
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a framework printing to stdout; not ours
+        if not isinstance(record, dict):
+            continue
+        kind = record.get("kind")
+        if kind == "header":
+            att.header = record
+        elif kind == "start":
+            att.pending = record
+        elif kind == "result":
+            att.pending = None
+            att.results += 1
+        elif kind == "end":
+            att.ended = True
 
 
-def _dir_of(header: dict[str, Any]) -> str:
-    python = ".".join(str(header.get("python", "")).split(".")[:2])
-    return (f"{header['framework']}-{header['framework_version']}-py{python}-"
-            f"{header['platform']}")
+def _has_result(results: Path, start: dict[str, Any]) -> bool:
+    """Whether the worker wrote the case's result to the file but died before echoing it."""
+    key = (start["case_id"], start["base"], start["op"])
+    try:
+        return any(r["kind"] == "result"
+                   and (r.get("case_id"), r.get("base"), r.get("op")) == key
+                   for r in read_records(results))
+    except ValueError:
+        return False
+
+
+def _write_unavailable(out: Path, framework: str, reason: str) -> Path:
+    run_dir = out / run_dir_name(framework, "unavailable")
+    (run_dir / RESULTS).unlink(missing_ok=True)
+    w = Writer(run_dir / RESULTS, None)
+    w.write({"kind": "header", "schema": SCHEMA_VERSION, "framework": framework,
+             "framework_version": "unavailable", "python": "", "platform": "",
+             "error": {"type": "WorkerFailed", "message": reason}})
+    w.close()
+    return run_dir
 
 
 def _describe_exit(code: int) -> str:
     if code < 0:
         try:
-            return f"signal {signal.Signals(-code).name}"
+            name = signal.Signals(-code).name
         except ValueError:
             return f"signal {-code}"
+        return f"signal {name} (killed; out of memory?)" if name == "SIGKILL" else \
+            f"signal {name}"
     return f"exit code {code}"
 
 
+def run_framework(framework: str, python: str, cases: Path, out: Path,
+                  case_timeout: float, *, log: Path | None = None,
+                  startup_timeout: float | None = None) -> FrameworkRun:
+    """Run one framework to completion, surviving crashes and hangs of its worker."""
+    run = FrameworkRun(framework, python)
+    startup = startup_timeout if startup_timeout is not None else max(case_timeout, 300.0)
+    cmd = _command(python, framework, cases, out)
+    t0 = time.perf_counter()
+    idle = 0
+    while not _STOP.is_set():
+        att = _attempt(cmd, log, case_timeout, startup)
+        run.returncode = att.returncode
+        run.results += att.results
+        if att.header is None:
+            run.import_error = (
+                att.start_error or
+                (f"worker reported nothing within {startup:g} s (hung while starting?)"
+                 if att.timed_out else
+                 f"worker exited with {_describe_exit(att.returncode)} before reporting"
+                 + (f": {att.stderr_tail}" if att.stderr_tail else "")))
+            run.run_dir = _write_unavailable(out, framework, run.import_error)
+            break
+        run.run_dir = out / _dir_of(att.header)
+        if "error" in att.header:
+            err = att.header["error"]
+            run.import_error = f"{err.get('type')}: {err.get('message')}"
+            break
+        if att.ended:
+            if att.returncode != 0:
+                run.faults.append(f"worker exited with {_describe_exit(att.returncode)} "
+                                  "after its last case (no result affected)")
+            break
+        progress = att.results > 0
+        if att.pending is not None:
+            pending = att.pending
+            if not _has_result(run.run_dir / RESULTS, pending):
+                status = RunStatus.TIMEOUT if att.timed_out else RunStatus.CRASH
+                reason = (f"no result within {case_timeout:g} s; worker killed"
+                          if att.timed_out else
+                          f"worker died with {_describe_exit(att.returncode)}")
+                run.faults.append(f"{pending['case_id']} {pending['implementation']}: {reason}")
+                writer = Writer(run.run_dir / RESULTS, None)
+                writer.write(_fault_record(framework, pending, status, reason))
+                writer.close()
+            progress = True
+        else:
+            reason = (f"no output for {case_timeout:g} s between cases; worker killed"
+                      if att.timed_out else
+                      f"worker stopped between cases with {_describe_exit(att.returncode)}"
+                      + (f": {att.stderr_tail}" if att.stderr_tail else ""))
+            run.faults.append(reason)
+        idle = 0 if progress else idle + 1
+        if idle > MAX_IDLE_RESTARTS:
+            run.gave_up = (f"gave up after {idle} restarts without progress; "
+                           "cases after the last result have none")
+            run.faults.append(run.gave_up)
+            break
+        run.restarts += 1
+    run.wall_seconds = time.perf_counter() - t0
+    return run
+
+
+def _dir_of(header: dict[str, Any]) -> str:
+    """The run directory the worker writes to, from its header (see ``run_dir_name``)."""
+    python = ".".join(str(header.get("python", "")).split(".")[:2])
+    return (f"{header['framework']}-{header['framework_version']}-py{python}-"
+            f"{header['platform']}")
+
+
 def run_all(workers: list[tuple[str, str]], cases: Path, out: Path, case_timeout: float,
-            jobs: int, log_dir: Path | None = None) -> list[FrameworkRun]:
-    """Run ``(framework, python)`` workers, ``jobs`` at a time; order of results = input."""
+            jobs: int, *, log_dir: Path | None = None,
+            startup_timeout: float | None = None) -> list[FrameworkRun]:
+    """Run ``(framework, python)`` workers, ``jobs`` at a time; order of results = input.
+
+    On KeyboardInterrupt every worker's process group is killed before the
+    interrupt propagates, so no orphan keeps writing to the results.
+    """
     if log_dir:
         log_dir.mkdir(parents=True, exist_ok=True)
+    _STOP.clear()
 
     def one(item: tuple[str, str]) -> FrameworkRun:
         fw, py = item
-        return run_framework(fw, py, cases, out, case_timeout,
-                             log_dir / f"{fw}.log" if log_dir else None)
+        try:
+            return run_framework(fw, py, cases, out, case_timeout,
+                                 log=log_dir / f"{fw}.log" if log_dir else None,
+                                 startup_timeout=startup_timeout)
+        except Exception as exc:  # one framework's trouble must not stop the others
+            return FrameworkRun(fw, py, import_error=f"orchestrator error: "
+                                f"{type(exc).__name__}: {exc}")
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(one, workers))
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
+        futures = [pool.submit(one, w) for w in workers]
+        return [f.result() for f in futures]
+    except BaseException:
+        _STOP.set()
+        with _LIVE_LOCK:
+            for proc in list(_LIVE):
+                _kill_group(proc)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def default_python() -> str:

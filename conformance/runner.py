@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import sys
 import time
@@ -37,6 +38,8 @@ from conformance.spec import SCHEMA_VERSION, RunStatus
 RESULTS = "results.jsonl"
 # Fields that legitimately differ between two identical runs.
 TIMING_FIELDS = frozenset({"seconds", "started", "finished", "wall_seconds"})
+# Test-only fault injection (see conformance/adapters/faulty.py); never set in real runs.
+FAULTS_ENV = "CONFORMANCE_FAULTS"
 
 
 def platform_tag() -> str:
@@ -83,6 +86,7 @@ class Writer:
         self.path = path
         self.echo = echo
         path.parent.mkdir(parents=True, exist_ok=True)
+        _drop_partial_line(path)
         self._fh = path.open("a")
 
     def write(self, record: dict[str, Any]) -> None:
@@ -93,8 +97,42 @@ class Writer:
             self.echo.write(line + "\n")
             self.echo.flush()
 
+    def echo_only(self, record: dict[str, Any]) -> None:
+        """Tell the orchestrator without writing the file (the header of a resumed run)."""
+        if self.echo is not None:
+            self.echo.write(json.dumps(record, sort_keys=True, default=_json_default) + "\n")
+            self.echo.flush()
+
     def close(self) -> None:
         self._fh.close()
+
+
+def _drop_partial_line(path: Path) -> None:
+    """Cut a last line left unfinished by a killed writer, so appends start on a new line.
+
+    Without this, the next record would be glued to the fragment and the file
+    would have a bad line in the middle, which :func:`read_records` rejects.
+    """
+    if not path.exists():
+        return
+    with path.open("r+b") as fh:
+        size = fh.seek(0, 2)
+        if size == 0:
+            return
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return
+        keep = 0
+        pos = size
+        while pos > 0 and not keep:
+            start = max(0, pos - 65536)
+            fh.seek(start)
+            chunk = fh.read(pos - start)
+            nl = chunk.rfind(b"\n")
+            if nl >= 0:
+                keep = start + nl + 1
+            pos = start
+        fh.truncate(keep)
 
 
 def _json_default(value: object) -> object:
@@ -133,12 +171,13 @@ def run_one(impl: Implementation, case: Case, inputs: dict[str, np.ndarray],
     record: dict[str, Any] = {"kind": "result", "framework": adapter.framework,
                               "implementation": impl.qualify(case), "base": impl.name,
                               "op": case.op, "case_id": case.id}
-    reason = impl.supports(case)
-    if reason is not None:
-        return {**record, "status": RunStatus.UNSUPPORTED.value, "reason": reason}
-    adapter.seed(case.seed)
     t0 = time.perf_counter()
     try:
+        reason = impl.supports(case)
+        if reason is not None:
+            return {**record, "status": RunStatus.UNSUPPORTED.value, "reason": reason}
+        adapter.seed(case.seed)
+        t0 = time.perf_counter()
         outputs = impl.run(case, inputs)
     except Unsupported as exc:
         return {**record, "status": RunStatus.UNSUPPORTED.value, "reason": str(exc)}
@@ -149,9 +188,37 @@ def run_one(impl: Implementation, case: Case, inputs: dict[str, np.ndarray],
                           "where": f"{tb[-1].filename}:{tb[-1].lineno}" if tb else ""},
                 "seconds": time.perf_counter() - t0}
     key = result_key(case.id, impl.name, case.op)
-    save_arrays(outputs_dir / f"{key}.npz", outputs)
+    try:
+        save_arrays(outputs_dir / f"{key}.npz", outputs)
+    except (TypeError, ValueError, AttributeError) as exc:  # not a dict of numeric arrays
+        return {**record, "status": RunStatus.ERROR.value,
+                "error": {"type": type(exc).__name__, "where": "outputs",
+                          "message": f"adapter returned outputs that cannot be stored: {exc}"},
+                "seconds": time.perf_counter() - t0}
     return {**record, "status": RunStatus.OK.value, "outputs": f"outputs/{key}.npz",
             "summary": _summary(outputs), "seconds": time.perf_counter() - t0}
+
+
+def _adapter(framework: str) -> Adapter:
+    """The framework's adapter; under ``CONFORMANCE_FAULTS`` (tests only) the faulty one.
+
+    The fault-injection adapter stands in for ``numpy`` only, so it can never
+    appear under a framework name of its own in a report.
+    """
+    spec = os.environ.get(FAULTS_ENV, "")
+    if spec and framework == "numpy":
+        from conformance.adapters.faulty import FaultyAdapter
+
+        return FaultyAdapter(spec)
+    return load_adapter(framework)
+
+
+def _input_error(impl: Implementation, case: Case, framework: str,
+                 exc: Exception) -> dict[str, Any]:
+    return {"kind": "result", "framework": framework, "implementation": impl.qualify(case),
+            "base": impl.name, "op": case.op, "case_id": case.id,
+            "status": RunStatus.ERROR.value,
+            "error": {"type": "BadInput", "message": str(exc)[:2000], "where": "inputs"}}
 
 
 def run_worker(framework: str, cases_dir: Path, out_root: Path, *, resume: bool = False,
@@ -160,8 +227,8 @@ def run_worker(framework: str, cases_dir: Path, out_root: Path, *, resume: bool 
     cases = load_manifest(cases_dir)
     if case_filter:
         cases = [c for c in cases if case_filter in c.id]
-    adapter = load_adapter(framework)
     try:
+        adapter = _adapter(framework)
         adapter.load()
         version = adapter.version()
     except Exception as exc:
@@ -188,12 +255,19 @@ def run_worker(framework: str, cases_dir: Path, out_root: Path, *, resume: bool 
         writer.write({**header(adapter, version), "started": time.time()})
         for claim in adapter.documented():
             writer.write({"kind": "doc", "framework": framework, **claim.to_json()})
+    else:
+        writer.echo_only({**header(adapter, version), "resumed": True})
     impls = adapter.implementations()
     for case in cases:
         todo = [i for i in impls if i.op == case.op and (case.id, i.name, case.op) not in done]
         if not todo:
             continue
-        inputs = load_inputs(cases_dir, case)
+        try:
+            inputs = load_inputs(cases_dir, case)
+        except (OSError, ValueError) as exc:  # a bad input file spoils this case only
+            for impl in todo:
+                writer.write(_input_error(impl, case, adapter.framework, exc))
+            continue
         for impl in todo:
             writer.write({"kind": "start", "case_id": case.id, "base": impl.name,
                           "implementation": impl.qualify(case), "op": case.op})

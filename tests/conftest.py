@@ -21,3 +21,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected
+
+
+def pytest_ignore_collect(collection_path: object, config: pytest.Config) -> bool | None:
+    """In a framework env, do not even import other frameworks' test modules."""
+    env = config.getoption("--framework-env")
+    path = str(collection_path)
+    if env is None or "frameworks" not in path or not path.endswith(".py"):
+        return None
+    with open(path, encoding="utf-8") as fh:
+        return f'framework("{env}")' not in fh.read()

@@ -203,7 +203,7 @@ class FitBatchNorm(Implementation):
         import tensorflow as tf
 
         keras = _keras()
-        batch, train = case.shape[0], inputs["train"]
+        size, train = case.shape[0], inputs["train"]
         with _floatx(case.dtype):
             model, layer = self._model(case)
             layer.moving_mean.assign(np.zeros(case.channels, layer.moving_mean.dtype))
@@ -211,7 +211,7 @@ class FitBatchNorm(Implementation):
             _set_affine(layer, inputs)
             rms, rvs = [], []
 
-            def record(_batch: int, _logs: Any) -> None:
+            def record(batch: int, logs: Any) -> None:  # noqa: ARG001  (callback signature)
                 rm, rv = _running(layer)
                 rms.append(rm)
                 rvs.append(rv)
@@ -220,11 +220,11 @@ class FitBatchNorm(Implementation):
             # after every step. A tf.data pipeline (rather than arrays) keeps fit
             # from re-tracing its input functions on every call.
             flat = train.reshape(-1, *case.shape[1:])
-            data = tf.data.Dataset.from_tensor_slices((flat, np.zeros_like(flat))).batch(batch)
+            data = tf.data.Dataset.from_tensor_slices((flat, np.zeros_like(flat))).batch(size)
             model.fit(data, epochs=1, verbose=0,
                       callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=record)])
             y_eval = model.predict(tf.data.Dataset.from_tensor_slices(inputs["eval"])
-                                   .batch(batch), verbose=0)
+                                   .batch(size), verbose=0)
         if len(rms) != len(train):
             raise RuntimeError(f"fit ran {len(rms)} steps for {len(train)} batches")
         return {"running_mean": np.stack(rms), "running_var": np.stack(rvs),

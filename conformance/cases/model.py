@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Union
 
 import numpy as np
@@ -53,8 +54,8 @@ class Case:
         return Case(op=op, family=family, params=items, seed=seed, tolerance=tolerance,
                     note=note)
 
-    @property
-    def id(self) -> str:
+    @cached_property
+    def id(self) -> str:  # cached: analysis looks ids up thousands of times
         payload = json.dumps(
             {"op": self.op, "family": self.family, "params": self.param_dict(),
              "seed": self.seed},

@@ -59,6 +59,10 @@ class Analysis:
     discrepancies: list[dict[str, Any]]
     rows: list[RowReport]
     runs: list[Run]
+    # The case store the analysis read; the HTML report draws its charts, snippets and
+    # porting checks from it. Empty when an Analysis is built by hand (tests).
+    cases: dict[str, Case] = field(default_factory=dict)
+    cases_dir: Path | None = None
 
 
 def documented_for(run: Run, implementation: str) -> dict[str, dict[str, Any]]:
@@ -226,7 +230,7 @@ def analyze(runs: list[Run], cases: Mapping[str, Case], cases_dir: Path) -> Anal
                                                pick("inference_output", "identity"),
                                                pick("rate_semantics", "drop_probability"))
             rows.append(row)
-    return Analysis(results, discrepancy_rows(rows), rows, runs)
+    return Analysis(results, discrepancy_rows(rows), rows, runs, dict(cases), cases_dir)
 
 
 def agreement(behaviour: str, documented: str | None, actual: str) -> str:

@@ -63,9 +63,12 @@ class BatchNormInference:
         self.ev = list(evidence)
         self.m_default = momentum_default
         self.e_default = epsilon_default
+        self._ratios: dict[tuple[int, float, bn.Conventions], float] = {}
+        self._moments: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, int]] = {}
 
     # --- numeric defaults ------------------------------------------------------
-    def estimate_epsilon_default(self, placement: str, gamma_applied: bool) -> Finding:
+    def estimate_epsilon_default(self, placement: str, gamma_applied: bool,
+                                 variance: str = "biased") -> Finding:
         estimates, ids = [], []
         for e in self.ev:
             if (e.case.get("epsilon") != "default" or e.case.get("special") != "tiny_variance"
@@ -76,7 +79,7 @@ class BatchNormInference:
             y = np.moveaxis(np.asarray(e.outputs["y_train"][0], dtype=np.float64), axis, 0)[1]
             g = float(e.inputs["gamma"][1]) if gamma_applied else 1.0
             b = float(e.inputs["beta"][1])
-            mean, var = x.mean(), x.var()
+            mean, var = x.mean(), x.var(ddof=1 if variance == "unbiased" else 0)
             with np.errstate(divide="ignore", invalid="ignore"):
                 d = np.median((x - mean) * g / (y - b))
             est = {"inside_sqrt": d * d - var, "outside_sqrt": d - math.sqrt(var),
@@ -90,7 +93,8 @@ class BatchNormInference:
         return Finding("epsilon_default", format_number(value), ids,
                        note=f"estimated from a channel with variance ~1e-6 ({placement})")
 
-    def estimate_momentum_default(self, convention: str) -> Finding:
+    def new_weight(self) -> tuple[float | None, list[str]]:
+        """Weight the first update gives the new batch mean (convention-free), and its cases."""
         ws, ids = [], []
         for e in self.ev:
             if e.case.get("momentum") != "default" or "running_mean" not in e.outputs:
@@ -102,17 +106,28 @@ class BatchNormInference:
             if big.any():
                 ws.append(float(np.median(rm1[big] / mean[big])))
                 ids.append(e.case.id)
-        if not ws:
+        return (float(np.median(ws)) if ws else None), ids
+
+    def estimate_momentum_default(self, convention: str) -> Finding:
+        w, ids = self.new_weight()
+        if w is None:
             return Finding("momentum_default", "not_measured", note="no default-momentum case")
-        w = float(np.median(ws))  # weight given to the new batch statistic
         if convention == "cumulative_average":
             return Finding("momentum_default", "none", ids[:6], note="cumulative average")
         m = w if convention == "weight_on_new" else 1.0 - w
         return Finding("momentum_default", format_number(m), ids[:6],
                        note=f"weight on the new batch after one step: {w:.4g} ({convention})")
 
+    def default_momentum_for(self, convention: str) -> float:
+        """The default momentum in ``convention``'s terms: measured if possible, else documented."""
+        w, _ = self.new_weight()
+        if w is None:
+            return self.m_default if self.m_default is not None else FALLBACK_MOMENTUM
+        return w if convention == "weight_on_new" else 1.0 - w
+
     # --- fitted groups ---------------------------------------------------------
-    def fit_training(self, centering: bool = False) -> list[tuple[Candidate, Score]]:
+    def fit_training(self, centering: bool = False,
+                     explicit_only: bool = False) -> list[tuple[Candidate, Score]]:
         space: dict[str, Sequence[object]] = {
             "normalize_variance": bn.VARIANCE_ESTIMATORS,
             "epsilon_placement": bn.EPSILON_PLACEMENTS,
@@ -128,26 +143,37 @@ class BatchNormInference:
             conv = _conv(c)
             ratios = {}
             for e in self.ev:
-                if "y_train" not in e.outputs:
+                if "y_train" not in e.outputs or (explicit_only and
+                                                  e.case.get("epsilon") == "default"):
                     continue
-                eps = epsilon_of(e.case, eps_default)
-                worst = 0.0
-                for i, x in enumerate(e.inputs["train"]):
-                    exp = bn.training_output(x, e.case.channel_axis, eps, e.inputs["gamma"],
-                                             e.inputs["beta"], conv)
-                    worst = max(worst, compare(e.outputs["y_train"][i], exp,
-                                               e.case.tolerance).ratio)
-                ratios[e.case.id] = worst
+                ratios[e.case.id] = self._training_ratio(e, epsilon_of(e.case, eps_default),
+                                                         conv)
             return ratios
 
         return fit(grid(space), evaluate)
 
+    def _training_ratio(self, e: Evidence, eps: float, conv: bn.Conventions) -> float:
+        """Worst error/tol of the training steps under ``conv``, memoized: candidates that
+        differ only in a floor below ``eps``, and the second fitting pass, repeat the sums."""
+        eff = bn.effective_epsilon(eps, conv)
+        key = (id(e), eff, conv.with_(epsilon_floor=None))
+        if key not in self._ratios:
+            worst = 0.0
+            for i, x in enumerate(e.inputs["train"]):
+                if (id(e), i) not in self._moments:
+                    self._moments[id(e), i] = bn.batch_moments(x, e.case.channel_axis)
+                exp = bn.training_output(x, e.case.channel_axis, eff, e.inputs["gamma"],
+                                         e.inputs["beta"], key[2], self._moments[id(e), i])
+                worst = max(worst, compare(e.outputs["y_train"][i], exp,
+                                           e.case.tolerance).ratio)
+            self._ratios[key] = worst
+        return self._ratios[key]
+
     def fit_running(self, key: str, space: Mapping[str, Sequence[object]],
                     fixed: Candidate) -> list[tuple[Candidate, Score]]:
-        m_default = self.m_default if self.m_default is not None else FALLBACK_MOMENTUM
-
         def evaluate(c: Candidate) -> dict[str, float]:
             conv = _conv({**fixed, **c})
+            m_default = self.default_momentum_for(conv.momentum_convention)
             ratios = {}
             for e in self.ev:
                 if key not in e.outputs or e.case.get("momentum") == "none":
@@ -250,6 +276,16 @@ def infer_batchnorm(ev: Sequence[Evidence], failed: Mapping[str, tuple[str, str]
     normal = [e for e in ev if e.case.get("batch_one") is None and _reduce(e.case) > 1]
     inf = BatchNormInference(normal, m_doc, e_doc)
     findings: list[Finding] = []
+    # Pass 1 on explicit epsilons fixes the formula; the default epsilon is then measured
+    # under that formula, and pass 2 fits every case with it.
+    first = inf.fit_training(explicit_only=True)
+    first_best = first[0][0] if first and first[0][1].total else {}
+    eps_finding = inf.estimate_epsilon_default(
+        str(first_best.get("epsilon_placement", "inside_sqrt")),
+        bool(first_best.get("gamma_applied", True)),
+        str(first_best.get("normalize_variance", "biased")))
+    if eps_finding.actual not in ("not_measured", "inconclusive"):
+        inf.e_default = float(eps_finding.actual)
     training = inf.fit_training()
     best = training[0][0] if training else {}
     findings.append(marginal(training, "normalize_variance", "normalize_variance"))
@@ -269,9 +305,7 @@ def infer_batchnorm(ev: Sequence[Evidence], failed: Mapping[str, tuple[str, str]
     findings.append(marginal(inf.fit_inference(fixed), "inference_statistics",
                              "inference_statistics"))
     findings.append(inf.estimate_momentum_default(str(mconv.get("momentum_convention"))))
-    findings.append(inf.estimate_epsilon_default(str(best.get("epsilon_placement",
-                                                              "inside_sqrt")),
-                                                 bool(best.get("gamma_applied", True))))
+    findings.append(eps_finding)
     findings.append(_trigger(normal))
     ones = [cid for cid, c in cases.items() if c.op == "batchnorm" and _reduce(c) == 1]
     by_id = {e.case.id: e for e in ev}

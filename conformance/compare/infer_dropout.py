@@ -92,6 +92,10 @@ def infer_dropout(ev: Sequence[Evidence], failed: Mapping[str, tuple[str, str]],
         n = len([e for e in inner if key in e.outputs])
         best = max(conventions, key=lambda c: (len(fits[c]), -worst[c]))
         value = best if fits[best] else "inconclusive"
+        still_dropping = [e.case.id for e in inner
+                          if key == "y_eval" and key in e.outputs and not np.all(e.outputs[key])]
+        if still_dropping and not fits[best]:
+            value, fits[best] = "dropout_applied", still_dropping
         findings.append(Finding(behaviour, value, fits[best][:6],
                                 {c: f"{len(fits[c])}/{n} cases fit, max error/tol {worst[c]:.3g}"
                                  for c in conventions}))

@@ -46,11 +46,19 @@ def batch_moments(x: np.ndarray, channel_axis: int) -> tuple[np.ndarray, np.ndar
     """Per-channel mean and biased variance (two-pass, float64) and the count per channel."""
     x = np.asarray(x, dtype=np.float64)
     axes = reduce_axes(x.ndim, channel_axis)
-    n = int(np.prod([x.shape[a] for a in axes]))
-    mean = x.mean(axis=axes)
-    centred = x - np.expand_dims(mean, axes)
-    var = (centred * centred).mean(axis=axes)
+    n = x.size // x.shape[channel_axis]
+    # sum / n rather than mean(): the same rounding, without mean()'s per-call overhead,
+    # which dominated behaviour inference (thousands of calls on small arrays).
+    mean = x.sum(axis=axes) / n
+    centred = x - mean.reshape(_channel_shape(x.ndim, channel_axis))
+    var = (centred * centred).sum(axis=axes) / n
     return mean, var, n
+
+
+def _channel_shape(ndim: int, channel_axis: int) -> tuple[int, ...]:
+    """Shape that broadcasts a per-channel vector along ``channel_axis`` (cheaper than
+    ``np.expand_dims``, which inference calls tens of thousands of times)."""
+    return tuple(-1 if a == channel_axis else 1 for a in range(ndim))
 
 
 def unbias(var: np.ndarray, n: int) -> np.ndarray:
@@ -68,10 +76,10 @@ def normalize(x: np.ndarray, channel_axis: int, mean: np.ndarray, var: np.ndarra
               conv: Conventions) -> np.ndarray:
     """Apply (x - mean) / denominator * gamma + beta along ``channel_axis``."""
     x = np.asarray(x, dtype=np.float64)
-    axes = reduce_axes(x.ndim, channel_axis)
+    shape = _channel_shape(x.ndim, channel_axis)
 
     def bc(v: np.ndarray) -> np.ndarray:
-        return np.expand_dims(np.asarray(v, dtype=np.float64), axes)
+        return np.asarray(v, dtype=np.float64).reshape(shape)
 
     eps = effective_epsilon(eps, conv)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -106,8 +114,11 @@ def update(old: np.ndarray, batch: np.ndarray, momentum: float | None, step: int
 
 
 def training_output(x: np.ndarray, channel_axis: int, eps: float, gamma: np.ndarray,
-                    beta: np.ndarray, conv: Conventions) -> np.ndarray:
-    mean, var, n = batch_moments(x, channel_axis)
+                    beta: np.ndarray, conv: Conventions,
+                    moments: tuple[np.ndarray, np.ndarray, int] | None = None) -> np.ndarray:
+    """``moments``: ``batch_moments(x, channel_axis)`` when the caller already has them
+    (inference tries dozens of conventions on the same batch)."""
+    mean, var, n = moments if moments is not None else batch_moments(x, channel_axis)
     if conv.normalize_variance == "unbiased":
         var = unbias(var, n)
     return normalize(x, channel_axis, mean, var, eps, gamma, beta, conv)

@@ -1,48 +1,92 @@
-"""A plain, self-contained HTML view of the discrepancy table.
+"""The HTML report: one self-contained page (reports/index.html), readable offline.
 
-Every string that came from a framework is escaped. The full interactive page
-(matrix, filters, detail views, charts) builds on this.
+Sections: runs, the compatibility matrix with per-cell detail views, pictures
+(running-statistic trajectories, error distributions), and the porting summary
+(verified parameter translations and NumPy export functions). CSS, script and
+SVG are inline; nothing is fetched at view time. The page is a pure function of
+the :class:`Analysis` (which carries the case store for charts and snippets).
+Every string that came from a framework goes through ``html.escape``.
 """
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
-from typing import Any
 
 from conformance.compare.analyze import Analysis
+from conformance.report.assets import CSS, JS
+from conformance.report.data import ReportData
+from conformance.report.detail import e
+from conformance.report.figures import error_strips, trajectories
 from conformance.report.files import write_text_atomic
-
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
-table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}
-th{background:#f3f3f3;position:sticky;top:0}.yes{background:#dff5df}.no{background:#fbdcdc}
-.undocumented{background:#eef}.untested{background:#f5f0d8}
-"""
+from conformance.report.matrix import controls, op_table
+from conformance.report.porting import export, representative, translations
+from conformance.spec import OPS
 
 
-def _cell(value: Any, cls: str = "") -> str:
-    attr = f' class="{html.escape(cls)}"' if cls else ""
-    return f"<td{attr}>{html.escape(str(value))}</td>"
+def _runs(analysis: Analysis) -> str:
+    items = []
+    for r in analysis.runs:
+        h = r.header
+        facts = ", ".join(f"{k} {h[k]}" for k in ("python", "platform", "device") if h.get(k))
+        err = f" — <b class='failed'>ERROR</b> {e(r.error)}" if r.error else ""
+        items.append(f"<li><b>{e(r.framework)} {e(r.version)}</b> "
+                     f"<span class='muted'>{e(facts)}</span>{err}</li>")
+    return f"<ul>{''.join(items)}</ul>"
+
+
+def _porting(data: ReportData) -> str:
+    rows = []
+    for t in translations(data):
+        items = "".join(
+            f"<li><b>{e(i.topic)}</b>: {e(i.rule)} — <span class='{i.status}'>{i.status}"
+            f"</span> <span class='muted'>({i.passed}/{i.total} cases"
+            f"{'; ' + e(i.worst) if i.worst else ''})</span></li>" for i in t.items)
+        rows.append(f"<tr><td>{e(t.source.framework)} {e(t.source.version)}<br>"
+                    f"<code>{e(t.source.implementation)}</code></td>"
+                    f"<td>{e(t.target.framework)} {e(t.target.version)}<br>"
+                    f"<code>{e(t.target.implementation)}</code></td>"
+                    f"<td class='{t.status}'>{t.status}</td><td><ul>{items}</ul></td></tr>")
+    table = ("<table class='small porting'><thead><tr><th>reproduce</th><th>in</th>"
+             "<th>overall</th><th>translation (checked with the oracle under the target's "
+             "inferred conventions against the source's measured running stats and y_eval)"
+             f"</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+             if rows else "<p class='muted'>Fewer than two frameworks ran batch norm.</p>")
+    exports = []
+    for col in representative(data):
+        x = export(data, col)
+        exports.append(
+            f"<h4>{e(col.framework)} {e(col.version)} <code>{e(col.implementation)}</code> — "
+            f"<span class='{x.status}'>{x.status}</span> <span class='muted'>on "
+            f"{x.passed}/{x.total} cases against the measured y_eval, fed the layer's own "
+            f"final running statistics{'; ' + e(x.worst) if x.worst else ''}</span></h4>"
+            f"<pre class='code'>import numpy as np\n\n{e(x.code)}</pre>")
+    return (table + "<h3>Inference in plain NumPy from exported variables</h3>"
+            + "".join(exports))
 
 
 def render(analysis: Analysis) -> str:
-    runs = "".join(
-        f"<li>{html.escape(r.framework)} {html.escape(r.version)}"
-        f"{' — ERROR: ' + html.escape(r.error) if r.error else ''}</li>" for r in analysis.runs)
-    head = "".join(f"<th>{c}</th>" for c in ("framework", "version", "implementation",
-                                                "behaviour", "documented", "actual", "agrees",
-                                                "evidence"))
-    body = "".join(
-        "<tr>" + "".join(_cell(d[k]) for k in ("framework", "framework_version",
-                                               "implementation", "behaviour", "documented",
-                                               "actual"))
-        + _cell(d["agrees"], d["agrees"]) + _cell(d["evidence"]) + "</tr>"
-        for d in analysis.discrepancies)
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Conformance report"
-            f"</title><style>{_STYLE}</style></head><body><h1>Conformance report</h1>"
-            f"<h2>Runs</h2><ul>{runs}</ul><h2>Discrepancies</h2>"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></body></html>")
+    data = ReportData(analysis)
+    details: list[str] = []
+    tables = "".join(op_table(data, op, details) for op in OPS)
+    disagree = sum(1 for d in analysis.discrepancies if d["agrees"] == "no")
+    summary = (f"{len(data.columns)} implementation rows, {len(analysis.discrepancies)} "
+               f"behaviour values, {disagree} contradict their documentation; "
+               f"{len(analysis.results)} checks.")
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>"
+        "<title>Conformance report</title>"
+        f"<style>{CSS}</style></head><body>"
+        f"<h1>Conformance report</h1><p>{e(summary)}</p>"
+        f"<h2>Runs</h2>{_runs(analysis)}"
+        f"<h2 id='matrix'>Behaviour matrix</h2>{controls(data)}{tables}"
+        f"<h2>Running statistics over training steps</h2>{trajectories(data)}"
+        f"<h2>Error distribution</h2>{error_strips(data)}"
+        f"<h2>Porting batch norm between frameworks</h2>{_porting(data)}"
+        "<aside id='panel' hidden><button class='close' type='button'>close ✕</button>"
+        "<div id='panel-body'></div></aside>"
+        f"<div id='details' hidden>{''.join(details)}</div>"
+        f"<script>{JS}</script></body></html>")
 
 
 def write_html(analysis: Analysis, out: Path) -> Path:

@@ -9,7 +9,8 @@ beta stay put, ``batch_size`` is the case's batch and ``shuffle=False``, so fit
 takes exactly one step per training batch, in order.
 
 Data go in as tensors of the case dtype: NumPy float64 arrays given to ``fit``
-are cast to ``floatx`` (float32) by the data adapter, which would hide the
+are cast to ``floatx`` (float32) by the data adapter (tf_keras
+``src/engine/data_adapter.py:1161-1164``), which would hide the
 layer's own precision behind the input pipeline's.
 
 Compiled models are cached by everything that is traced into them (shape, dtype,

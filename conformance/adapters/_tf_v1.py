@@ -1,0 +1,161 @@
+"""``tf.compat.v1.layers.batch_normalization`` in a TF1 graph with a ``Session``.
+
+TF1 code updates the moving statistics only when the ops in the
+``UPDATE_OPS`` collection run, which the documentation asks users to attach to
+their train op. Two rows show both sides of that classic pitfall:
+
+* ``[with_update_ops]``: ``train_op`` is built under
+  ``tf.control_dependencies(update_ops)``, as the docstring says;
+* ``[without_update_ops]``: the same train op without them; the moving
+  statistics then never change (the ``never`` update trigger).
+
+A training step is ``sess.run([y, train_op])`` with a gradient-descent
+optimizer at learning rate 0 (gamma and beta stay put). ``mean_after_forward``
+is read after running ``y`` alone, ``mean_after_backward`` after running the
+train op. With ``TF_USE_LEGACY_KERAS=1`` the function comes from ``tf_keras``
+(tf_keras/src/legacy_tf_layers/normalization.py); it takes the fused kernel for
+rank 4 and 5 input in float16/float32 (tf_keras/src/layers/normalization/
+batch_normalization.py, ``_raise_if_fused_cannot_be_used`` and ``build``),
+which the row name says as ``fused``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from conformance.adapters.base import Implementation, Outputs, Unsupported
+from conformance.cases.model import Case
+
+V1_BN = "tf.compat.v1.layers.batch_normalization"
+_FLAG_ARGS: dict[str, dict[str, bool]] = {
+    "scale_off": {"scale": False}, "center_off": {"center": False},
+    "affine_off": {"center": False, "scale": False},
+}
+
+
+def takes_fused_path(case: Case) -> bool:
+    """Whether the layer picks ``FusedBatchNormV3`` (channel axis is always 1 or last here)."""
+    return len(case.shape) in (4, 5) and case.dtype != "float64"
+
+
+def _layer_kwargs(case: Case) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"axis": case.channel_axis}
+    momentum, epsilon = case.get("momentum"), case.get("epsilon")
+    if momentum == "none":
+        raise Unsupported("no cumulative-average momentum")
+    if momentum != "default":
+        kwargs["momentum"] = float(momentum)  # type: ignore[arg-type]
+    if epsilon != "default":
+        kwargs["epsilon"] = float(epsilon)  # type: ignore[arg-type]
+    flags = case.get("flags")
+    if flags == "mean_only":
+        raise Unsupported("batch_normalization always divides by the standard deviation")
+    if flags is not None:
+        kwargs.update(_FLAG_ARGS[str(flags)])
+    return kwargs
+
+
+class _GraphBN:
+    """One graph: the training branch, the inference branch and a frozen copy."""
+
+    def __init__(self, tf: Any, case: Case, with_update_ops: bool) -> None:
+        v1 = tf.compat.v1
+        kwargs = _layer_kwargs(case)
+        self.graph = tf.Graph()
+        with self.graph.as_default(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "`tf.layers...` is deprecated" UserWarnings
+            self.x = v1.placeholder(case.dtype, shape=case.shape)
+            self.y_train = v1.layers.batch_normalization(self.x, training=True, name="bn",
+                                                         **kwargs)
+            self.y_eval = v1.layers.batch_normalization(self.x, training=False, name="bn",
+                                                        reuse=True, **kwargs)
+            update_ops = v1.get_collection(v1.GraphKeys.UPDATE_OPS)
+            self.frozen = v1.layers.batch_normalization(self.x, training=True, trainable=False,
+                                                        name="bn_frozen", **kwargs)
+            loss = tf.reduce_sum(self.y_train)
+            variables = v1.trainable_variables()
+            optimizer = v1.train.GradientDescentOptimizer(learning_rate=0.0)
+
+            def train_op() -> Any:
+                ops = [*v1.gradients(loss, [self.x])]
+                if variables:
+                    ops.append(optimizer.minimize(loss, var_list=variables))
+                return tf.group(*ops)
+
+            if with_update_ops:
+                with tf.control_dependencies(update_ops):
+                    self.train_op = train_op()
+            else:
+                self.train_op = train_op()
+            self.vars = {v.op.name: v for v in v1.global_variables()}
+            self.init = v1.global_variables_initializer()
+            self.assign = {}
+            for name in ("bn/gamma", "bn/beta", "bn_frozen/gamma", "bn_frozen/beta"):
+                if name in self.vars:
+                    ph = v1.placeholder(self.vars[name].dtype.base_dtype, shape=(case.channels,))
+                    self.assign[name] = (ph, self.vars[name].assign(ph))
+            self.fused = any(op.type.startswith("FusedBatchNorm")
+                             for op in self.graph.get_operations())
+        self.sess = v1.Session(graph=self.graph)
+
+    def reset(self, inputs: Mapping[str, np.ndarray]) -> None:
+        self.sess.run(self.init)
+        for name, (ph, op) in self.assign.items():
+            value = inputs[name.rsplit("/", 1)[1]]
+            self.sess.run(op, {ph: value.astype(ph.dtype.as_numpy_dtype)})
+
+    def stats(self) -> tuple[np.ndarray, np.ndarray]:
+        mean, var = self.sess.run([self.vars["bn/moving_mean"], self.vars["bn/moving_variance"]])
+        return np.asarray(mean), np.asarray(var)
+
+    def close(self) -> None:
+        self.sess.close()
+
+
+class V1LayersBatchNorm(Implementation):
+    """``tf.compat.v1.layers.batch_normalization`` with or without its UPDATE_OPS."""
+
+    def __init__(self, op: str, with_update_ops: bool) -> None:
+        super().__init__(V1_BN, op)
+        self.with_update_ops = with_update_ops
+
+    def qualify(self, case: Case) -> str:
+        parts = ["with_update_ops" if self.with_update_ops else "without_update_ops"]
+        if takes_fused_path(case):
+            parts.append("fused")
+        parts += [f"{k}=False" for k in sorted(_FLAG_ARGS.get(str(case.get("flags")), {}))]
+        return f"{self.name}[{','.join(parts)}]"
+
+    def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
+        import tensorflow as tf
+
+        g = _GraphBN(tf, case, self.with_update_ops)
+        try:
+            if g.fused != takes_fused_path(case):
+                raise RuntimeError(f"row says fused={takes_fused_path(case)}, graph has "
+                                   f"fused={g.fused}: update takes_fused_path()")
+            g.reset(inputs)
+            ys, rms, rvs = [], [], []
+            for x in inputs["train"]:
+                y, _ = g.sess.run([g.y_train, g.train_op], {g.x: x})
+                ys.append(np.asarray(y))
+                rm, rv = g.stats()
+                rms.append(rm)
+                rvs.append(rv)
+            out: Outputs = {"y_train": np.stack(ys), "running_mean": np.stack(rms),
+                            "running_var": np.stack(rvs),
+                            "y_eval": np.asarray(g.sess.run(g.y_eval, {g.x: inputs["eval"]}))}
+            g.reset(inputs)
+            x0 = inputs["train"][0]
+            out["frozen_train"] = np.asarray(g.sess.run(g.frozen, {g.x: x0}))
+            g.sess.run(g.y_train, {g.x: x0})
+            out["mean_after_forward"] = g.stats()[0]
+            g.sess.run(g.train_op, {g.x: x0})
+            out["mean_after_backward"] = g.stats()[0]
+            return out
+        finally:
+            g.close()

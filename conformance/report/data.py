@@ -1,0 +1,147 @@
+"""Indexes over an :class:`Analysis` that the HTML report looks things up in.
+
+The report is a pure function of the analysis; this module only arranges it:
+columns of the matrix, the findings and result rows of each, the stored
+outputs of a (column, case) pair, and the majority value of each behaviour.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from conformance.cases.model import Case
+from conformance.cases.store import load_inputs
+from conformance.compare.analyze import Analysis, RowReport, agreement
+from conformance.compare.fit import Finding
+from conformance.compare.load import Run
+
+UNMEASURED = ("inconclusive", "not_measured")
+REFERENCE_FRAMEWORK = "numpy"  # the oracle row: shown, but it does not vote for the majority
+
+
+@dataclass(frozen=True)
+class Column:
+    """One implementation row of one run: a column of the matrix."""
+
+    index: int
+    row: RowReport
+
+    @property
+    def framework(self) -> str:
+        return self.row.framework
+
+    @property
+    def version(self) -> str:
+        return self.row.version
+
+    @property
+    def implementation(self) -> str:
+        return self.row.implementation
+
+    @property
+    def op(self) -> str:
+        return self.row.op
+
+    @property
+    def label(self) -> str:
+        return f"{self.framework} {self.version} {self.implementation}"
+
+    def finding(self, behaviour: str) -> Finding | None:
+        return next((f for f in self.row.findings if f.behaviour == behaviour), None)
+
+    def agrees(self, behaviour: str) -> str:
+        f = self.finding(behaviour)
+        doc = self.row.documented.get(behaviour)
+        return agreement(behaviour, str(doc["value"]) if doc else None,
+                         f.actual if f else "not_measured")
+
+
+class ReportData:
+    """The analysis, indexed once per render."""
+
+    def __init__(self, analysis: Analysis) -> None:
+        self.analysis = analysis
+        self.columns = [Column(i, row) for i, row in enumerate(analysis.rows)]
+        self._runs = {(r.framework, r.version): r for r in analysis.runs}
+        self._records: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+        for run in analysis.runs:
+            for rec in run.results:
+                self._records[(run.framework, run.version, rec["implementation"],
+                               rec["case_id"])] = rec
+        self._checks: dict[tuple[str, str, str, str], list[dict[str, Any]]] = defaultdict(list)
+        for r in analysis.results:
+            self._checks[(r["framework"], r["framework_version"], r["implementation"],
+                          r["case_id"])].append(r)
+        self._inputs: dict[str, Mapping[str, np.ndarray] | None] = {}
+        self.majority = _majorities(self.columns)
+
+    @property
+    def cases(self) -> dict[str, Case]:
+        return self.analysis.cases
+
+    def run_of(self, col: Column) -> Run | None:
+        return self._runs.get((col.framework, col.version))
+
+    def record(self, col: Column, case_id: str) -> dict[str, Any] | None:
+        return self._records.get((col.framework, col.version, col.implementation, case_id))
+
+    def checks(self, col: Column, case_id: str) -> list[dict[str, Any]]:
+        return self._checks.get((col.framework, col.version, col.implementation, case_id), [])
+
+    def column_checks(self, col: Column) -> list[dict[str, Any]]:
+        return [r for (fw, v, impl, _), rows in self._checks.items()
+                if (fw, v, impl) == (col.framework, col.version, col.implementation)
+                for r in rows]
+
+    def outputs(self, col: Column, case_id: str) -> dict[str, np.ndarray] | None:
+        """Stored outputs of an ok result, or None (no result, not ok, or files gone)."""
+        rec, run = self.record(col, case_id), self.run_of(col)
+        if rec is None or run is None or rec.get("status") != "ok" or "outputs" not in rec:
+            return None
+        try:
+            return run.outputs(rec)
+        except (OSError, ValueError):
+            return None
+
+    def inputs(self, case_id: str) -> Mapping[str, np.ndarray] | None:
+        if case_id not in self._inputs:
+            case, root = self.cases.get(case_id), self.analysis.cases_dir
+            value: Mapping[str, np.ndarray] | None = None
+            if case is not None and root is not None:
+                try:
+                    value = load_inputs(root, case)
+                except (OSError, ValueError):
+                    value = None
+            self._inputs[case_id] = value
+        return self._inputs[case_id]
+
+    def case_ids_of(self, col: Column) -> list[str]:
+        return sorted(cid for (fw, v, impl, cid) in self._records
+                      if (fw, v, impl) == (col.framework, col.version, col.implementation))
+
+
+def _majorities(columns: list[Column]) -> dict[str, str]:
+    """Majority value of each behaviour, one vote per framework (its own commonest value).
+
+    One vote per framework, so a framework with four batch-norm classes does not
+    outvote one with a single layer; the oracle row votes only when it is alone.
+    No majority (a tie) leaves the behaviour out.
+    """
+    per_fw: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+    for col in columns:
+        for f in col.row.findings:
+            if f.actual not in UNMEASURED:
+                per_fw[f.behaviour][col.framework][f.actual] += 1
+    out = {}
+    for behaviour, fws in per_fw.items():
+        voters = {fw: c for fw, c in fws.items() if fw != REFERENCE_FRAMEWORK} or fws
+        votes = Counter(c.most_common(1)[0][0] for c in voters.values())
+        ranked = votes.most_common()
+        if len(ranked) == 1 or ranked[0][1] > ranked[1][1]:
+            out[behaviour] = ranked[0][0]
+    return out
