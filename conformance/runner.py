@@ -64,7 +64,10 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
     """Records of a results file; a truncated last line (killed writer) is skipped."""
     if not path.exists():
         return
-    lines = path.read_text().splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a UTF-8 results file") from None
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             continue

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 
@@ -29,5 +31,4 @@ def pytest_ignore_collect(collection_path: object, config: pytest.Config) -> boo
     path = str(collection_path)
     if env is None or "frameworks" not in path or not path.endswith(".py"):
         return None
-    with open(path, encoding="utf-8") as fh:
-        return f'framework("{env}")' not in fh.read()
+    return f'framework("{env}")' not in Path(path).read_text(encoding="utf-8")

@@ -56,7 +56,8 @@ def test_batchnorm_conventions_are_recovered(conv: bn.Conventions) -> None:
     assert found["epsilon_placement"] == conv.epsilon_placement
     assert found["gamma_applied"] == ("yes" if conv.gamma_applied else "no")
     floor = conv.epsilon_floor
-    assert found["epsilon_effective"] == ("as_given" if floor is None else f"clamped_to:{floor:.4g}")
+    expected = "as_given" if floor is None else f"clamped_to:{floor:.4g}"
+    assert found["epsilon_effective"] == expected
     assert found["inference_statistics"] == "running"
     assert found["stats_update_trigger"] == "forward"
     assert float(found["momentum_default"]) == pytest.approx(0.25, rel=1e-3)

@@ -47,7 +47,7 @@ from conformance.cases.model import Case
 Outputs = dict[str, np.ndarray]
 
 
-class Unsupported(Exception):  # noqa: N818  (an outcome, not an error)
+class Unsupported(Exception):
     """Raised by ``run`` when the implementation cannot express the case."""
 
 
@@ -114,7 +114,7 @@ class Adapter(abc.ABC):
         """Documented values from signatures and docstrings of the installed framework."""
         return []
 
-    def seed(self, seed: int) -> None:
+    def seed(self, seed: int) -> None:  # noqa: B027  (optional hook; most adapters need it)
         """Seed the framework's random generators before each case."""
 
     def environment(self) -> dict[str, str]:

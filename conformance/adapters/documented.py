@@ -22,10 +22,11 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from conformance.adapters.base import DocClaim
 from conformance.spec import BEHAVIOUR_BY_NAME

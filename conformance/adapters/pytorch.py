@@ -131,7 +131,7 @@ def _mean_centering(case: Case) -> Any:
     torch = _torch()
     momentum = case.get("momentum")
 
-    class MeanCentering(torch.nn.Module):  # type: ignore[misc]
+    class MeanCentering(torch.nn.Module):  # type: ignore[misc,name-defined]
         def __init__(self, channels: int, momentum: float = 0.1) -> None:
             super().__init__()
             self.momentum = momentum

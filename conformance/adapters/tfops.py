@@ -90,6 +90,8 @@ class RecipeBatchNorm(Implementation):
             return (tf.Variable(tf.zeros(bshape, case.dtype)),
                     tf.Variable(tf.ones(bshape, case.dtype)))
 
+        params = [t for t in (scale, offset) if t is not None]
+
         def step(x: np.ndarray, ema: tuple[Any, Any]) -> tuple[Any, Any, Any]:
             """Forward (with the EMA update, as the tutorials write it) in a tape."""
             xt = tf.constant(x)
@@ -100,13 +102,13 @@ class RecipeBatchNorm(Implementation):
                 ema[0].assign(decay * ema[0] + (1 - decay) * mean)
                 ema[1].assign(decay * ema[1] + (1 - decay) * var)
                 loss = tf.reduce_sum(y)
-            return y, tape, loss
+            return y, tape, (loss, [xt, *params])
 
         ema = fresh()
         ys, rms, rvs = [], [], []
         for x in inputs["train"]:
             y, tape, loss = step(x, ema)
-            tape.gradient(loss, [t for t in (scale, offset) if t is not None] or None)
+            tape.gradient(*loss)
             ys.append(_np(y))
             rms.append(_np(ema[0]).reshape(-1))
             rvs.append(_np(ema[1]).reshape(-1))
@@ -115,7 +117,7 @@ class RecipeBatchNorm(Implementation):
         probe = fresh()
         _, tape, loss = step(inputs["train"][0], probe)
         after_forward = _np(probe[0]).reshape(-1)
-        tape.gradient(loss, [t for t in (scale, offset) if t is not None] or None)
+        tape.gradient(*loss)
         return {"y_train": np.stack(ys), "running_mean": np.stack(rms),
                 "running_var": np.stack(rvs), "y_eval": _np(y_eval),
                 "mean_after_forward": after_forward,
@@ -128,6 +130,8 @@ class FusedBatchNorm(Implementation):
     def supports(self, case: Case) -> str | None:
         if len(case.shape) not in (4, 5):
             return "fused_batch_norm takes rank 4 or 5 input"
+        if case.dtype == "float64":
+            return "the FusedBatchNormV3 kernel has no float64 (T: half, bfloat16, float)"
         if case.get("momentum") == "none":
             return "exponential_avg_factor has no cumulative average"
         return None

@@ -128,8 +128,8 @@ def _dropout() -> Iterator[Case]:
              noise_shape: tuple[int, ...] | None = None, note: str = "") -> Case:
         u = float(np.finfo(np.dtype(dtype)).eps)
         tol = Tolerance(rtol=4 * u, atol=4 * u)
-        params: dict[str, Param] = dict(shape=shape, dtype=dtype, rate=rate,
-                                        noise_shape=noise_shape)
+        params: dict[str, Param] = {"shape": shape, "dtype": dtype, "rate": rate,
+                                    "noise_shape": noise_shape}
         return Case.make("dropout", fam, _seed(fam, sorted(params.items())), tol, note=note,
                          **params)
 

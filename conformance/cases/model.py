@@ -7,12 +7,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
 # A parameter value is a JSON scalar, or a tuple of ints (a shape).
-Param = Union[int, float, str, bool, None, tuple[int, ...]]
+Param = int | float | str | bool | None | tuple[int, ...]
 
 DTYPES: tuple[str, ...] = ("float16", "float32", "float64")
 

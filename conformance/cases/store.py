@@ -8,6 +8,7 @@ Layout of a case directory::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable
@@ -17,7 +18,7 @@ import numpy as np
 
 from conformance.arrays import load_arrays, save_arrays
 from conformance.cases.families import inputs_for
-from conformance.cases.model import Case
+from conformance.cases.model import DTYPES, Case
 
 MANIFEST = "manifest.jsonl"
 
@@ -49,18 +50,82 @@ def load_manifest(root: Path) -> list[Case]:
     if not path.exists():
         raise ValueError(f"{path}: no case manifest (run `conformance generate` first)")
     cases = []
-    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+    seen: dict[str, int] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a UTF-8 text file") from None
+    for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            cases.append(Case.from_json(json.loads(line)))
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("expected a JSON object")
+            case = Case.from_json(record)
+            _check_case(case)
         except (ValueError, TypeError, AttributeError) as exc:
-            raise ValueError(f"{path}:{lineno}: {exc}") from None
+            raise ValueError(f"{path}:{lineno}: {_first_line(exc)}") from None
+        if case.id in seen:
+            raise ValueError(f"{path}:{lineno}: case {case.id} repeats line {seen[case.id]}")
+        seen[case.id] = lineno
+        cases.append(case)
     return cases
 
 
+def _digests(root: Path) -> dict[str, str]:
+    path = root / MANIFEST
+    try:
+        st = path.stat()
+    except OSError:
+        return {}
+    return _read_digests(path, st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_digests(path: Path, mtime_ns: int, size: int) -> dict[str, str]:
+    """Input digests by case id; keyed on mtime and size so a rewritten manifest is reread."""
+    out: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+            out[str(record["id"])] = str(record["sha256"])
+        except (ValueError, KeyError, TypeError):
+            continue  # load_manifest reports bad lines
+    return out
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _check_case(case: Case) -> None:
+    """Reject what no op can run: a case must fix its shape with positive sizes.
+
+    A zero-size dimension (an empty batch, no channels) has no batch statistics;
+    frameworks disagree between NaN, an error and an empty output, so the suite
+    refuses such a case up front instead of comparing undefined results.
+    """
+    shape = case.get("shape")
+    if not isinstance(shape, tuple) or not shape or \
+            not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
+        raise ValueError(f"case {case.id}: shape must be a list of integers, got {shape!r}")
+    if any(d <= 0 for d in shape):
+        raise ValueError(f"case {case.id}: shape {list(shape)} has a zero-size or negative "
+                         "dimension; every dimension must be at least 1")
+    if case.dtype not in DTYPES:
+        raise ValueError(f"case {case.id}: unknown dtype {case.dtype!r}; "
+                         f"known: {', '.join(DTYPES)}")
+
+
 def load_inputs(root: Path, case: Case) -> dict[str, np.ndarray]:
+    """The case's arrays, checked against the manifest's digest when it has one."""
     path = root / "inputs" / f"{case.id}.npz"
     if not path.exists():
         raise ValueError(f"{path}: inputs of case {case.id} are missing")
+    expected = _digests(root).get(case.id)
+    if expected is not None and _sha256(path) != expected:
+        raise ValueError(f"{path}: contents do not match the manifest's sha256 "
+                         "(changed or truncated since `conformance generate`)")
     return load_arrays(path)

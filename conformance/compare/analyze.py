@@ -67,13 +67,13 @@ class Analysis:
 
 def documented_for(run: Run, implementation: str) -> dict[str, dict[str, Any]]:
     """Doc claims of a row: the qualified name's own claims win over the base name's."""
-    base = implementation.split("[")[0]
+    base = implementation.split("[", maxsplit=1)[0]
     out: dict[str, dict[str, Any]] = {}
     for name in (base, implementation):
         for d in run.docs:
             if d["implementation"] == name and (d["behaviour"] not in out or name != base
-                                                 or d.get("verified") and
-                                                 not out[d["behaviour"]].get("verified")):
+                                                 or (d.get("verified") and
+                                                 not out[d["behaviour"]].get("verified"))):
                 out[d["behaviour"]] = d
     return out
 
@@ -99,15 +99,22 @@ def _conventions(doc: Mapping[str, str], actual: Mapping[str, str]) -> bn.Conven
     )
 
 
+def _pick(doc: Mapping[str, str], actual: Mapping[str, str], behaviour: str,
+          default: str) -> str:
+    value = doc.get(behaviour) or actual.get(behaviour) or default
+    return default if value in ("inconclusive", "not_measured") else value
+
+
 def _num(text: str | None, fallback: float) -> float:
     try:
-        return float(text) if text not in (None, "") else fallback  # type: ignore[arg-type]
+        return float(text) if text not in (None, "") else fallback
     except ValueError:
         return fallback
 
 
 def _result_row(run: Run, r: dict[str, Any], case: Case | None, check: str, status: Status,
-                mode: str, err: tuple[float, float] | None = None, detail: str = "") -> dict[str, Any]:
+                mode: str, err: tuple[float, float] | None = None,
+                detail: str = "") -> dict[str, Any]:
     return {
         "framework": run.framework, "framework_version": run.version,
         "implementation": r["implementation"], "op": r["op"], "mode": mode,
@@ -223,12 +230,10 @@ def analyze(runs: list[Run], cases: Mapping[str, Case], cases_dir: Path) -> Anal
                         _num(doc_values.get("epsilon_default") or actual.get("epsilon_default"),
                              FALLBACK_EPSILON), source)
                 else:
-                    def pick(b: str, default: str) -> str:
-                        v = doc_values.get(b) or actual.get(b) or default
-                        return default if v in ("inconclusive", "not_measured") else v
-                    results += _dropout_checks(run, r, e, pick("training_scale", "inverse_keep"),
-                                               pick("inference_output", "identity"),
-                                               pick("rate_semantics", "drop_probability"))
+                    results += _dropout_checks(
+                        run, r, e, _pick(doc_values, actual, "training_scale", "inverse_keep"),
+                        _pick(doc_values, actual, "inference_output", "identity"),
+                        _pick(doc_values, actual, "rate_semantics", "drop_probability"))
             rows.append(row)
     return Analysis(results, discrepancy_rows(rows), rows, runs, dict(cases), cases_dir)
 

@@ -94,5 +94,6 @@ def marginal(scored: Sequence[tuple[Candidate, Score]], behaviour: str, actual_k
     runner_up = set().union(*(set(s.fitting_cases) for s in others)) if others else set()
     decisive = [c for c in best.fitting_cases if c not in runner_up]
     evidence = (decisive or list(best.fitting_cases))[:6]
-    note = "" if best.fits == best.total else f"{best.total - best.fits} evidence case(s) fit no candidate"
+    misfits = best.total - best.fits
+    note = f"{misfits} evidence case(s) fit no candidate" if misfits else ""
     return Finding(behaviour, value, evidence, residuals, note)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,9 @@ import numpy as np
 
 from conformance.arrays import load_arrays
 from conformance.runner import RESULTS, read_records
-from conformance.spec import FRAMEWORKS
+from conformance.spec import FRAMEWORKS, RunStatus
+
+_STATUSES = tuple(s.value for s in RunStatus)
 
 
 @dataclass
@@ -36,7 +39,17 @@ class Run:
         return f"{err['type']}: {err['message']}" if err else ""
 
     def outputs(self, result: dict[str, Any]) -> dict[str, np.ndarray]:
-        return load_arrays(self.path / result["outputs"])
+        """The result's arrays; a missing file or member is an error naming both files."""
+        path = self.path / result["outputs"]
+        if not path.is_file():
+            raise ValueError(f"{self.path / RESULTS}: result of {result['case_id']} points to "
+                             f"{path}, which is missing")
+        arrays = load_arrays(path)
+        expected = set(result.get("summary") or arrays)
+        if set(arrays) != expected:
+            raise ValueError(f"{path}: holds {sorted(arrays)} but its result record in "
+                             f"{self.path / RESULTS} lists {sorted(expected)}")
+        return arrays
 
 
 def load_run(path: Path) -> Run:
@@ -47,22 +60,41 @@ def load_run(path: Path) -> Run:
         raise ValueError(f"{path / RESULTS}: no header record")
     header = headers[0]
     if header.get("framework") not in FRAMEWORKS:
-        raise ValueError(f"{path / RESULTS}: unknown framework {header.get('framework')!r}")
+        raise ValueError(f"{path / RESULTS}: unknown framework {header.get('framework')!r}; "
+                         f"known: {', '.join(FRAMEWORKS)}")
+    err = header.get("error")
+    if err is not None and not (isinstance(err, dict) and {"type", "message"} <= set(err)):
+        raise ValueError(f"{path / RESULTS}: header 'error' needs 'type' and 'message'")
     run = Run(path, header)
     seen: dict[tuple[str, str, str], dict[str, Any]] = {}
     for r in records:
         if r["kind"] == "doc":
+            if not all(isinstance(r.get(k), str) for k in ("implementation", "behaviour")):
+                raise ValueError(f"{path / RESULTS}: doc record lacks 'implementation' or "
+                                 f"'behaviour': {_short(r)}")
             run.docs.append(r)
         elif r["kind"] == "result":
             for key in ("case_id", "implementation", "op", "status"):
-                if key not in r:
-                    raise ValueError(f"{path / RESULTS}: result record lacks {key!r}")
+                if not isinstance(r.get(key), str):
+                    raise ValueError(f"{path / RESULTS}: result record lacks {key!r}: "
+                                     f"{_short(r)}")
+            if r["status"] not in _STATUSES:
+                raise ValueError(f"{path / RESULTS}: result of {r['case_id']} has unknown status "
+                                 f"{r['status']!r}; known: {', '.join(_STATUSES)}")
+            if r["status"] == RunStatus.OK.value and not isinstance(r.get("outputs"), str):
+                raise ValueError(f"{path / RESULTS}: ok result of {r['case_id']} names no "
+                                 "outputs file")
             seen[(r["case_id"], r.get("base", r["implementation"]), r["op"])] = r
     run.results = sorted(seen.values(), key=lambda r: (r["implementation"], r["case_id"]))
     # Doc claims repeat on every resume header; keep one of each.
-    uniq = {(d["implementation"], d["behaviour"], d["source"]): d for d in run.docs}
+    uniq = {(d["implementation"], d["behaviour"], d.get("source")): d for d in run.docs}
     run.docs = list(uniq.values())
     return run
+
+
+def _short(record: dict[str, Any]) -> str:
+    text = json.dumps(record, sort_keys=True, default=str)
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def load_runs(root: Path) -> list[Run]:

@@ -98,14 +98,14 @@ def normalize(x: np.ndarray, channel_axis: int, mean: np.ndarray, var: np.ndarra
         y = y * bc(gamma)
     if conv.offset_applied:
         y = y + bc(beta)
-    return y
+    return np.asarray(y)
 
 
 def update(old: np.ndarray, batch: np.ndarray, momentum: float | None, step: int,
            convention: str) -> np.ndarray:
     """One running-statistic update; ``step`` counts from 1; momentum None = cumulative."""
     if convention == "cumulative_average" or momentum is None:
-        return old + (batch - old) / step
+        return np.asarray(old + (batch - old) / step)
     if convention == "weight_on_old":
         return momentum * old + (1.0 - momentum) * batch
     if convention == "weight_on_new":

@@ -97,7 +97,7 @@ def _torch(impl: str, case: Case) -> str:
                 "    print(step, 'running_mean', rm.numpy(), 'running_var', rv.numpy())\n"
                 f"print('y_eval', F.batch_norm(t(eval_x), rm, rv, t(gamma), t(beta), "
                 f"training=False{', ' + kw if kw else ''}).numpy())")
-    cls = impl.split("[")[0]
+    cls = impl.split("[", maxsplit=1)[0]
     flags = {"affine_off": "affine=False", "center_off": "bias=False"}.get(str(case.get("flags")))
     args = ", ".join(a for a in (str(case.channels), kw, flags or "") if a)
     return ("import torch\nt = torch.from_numpy\n"
@@ -114,7 +114,7 @@ def _torch(impl: str, case: Case) -> str:
 def _keras_like(module: str) -> Callable[[str, Case], str]:
     def gen(impl: str, case: Case) -> str:
         if case.op == "dropout":
-            cls = impl.split("[")[0]
+            cls = impl.split("[", maxsplit=1)[0]
             return (f"import {module}\n"
                     f"y = np.asarray({cls}({case.get('rate')!r})(x, training=True))\n"
                     "print('dropped fraction', (y == 0).mean(), 'kept scale', (y[y != 0] / x[y != 0]).mean())")

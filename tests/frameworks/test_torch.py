@@ -7,11 +7,11 @@ import pytest
 
 pytest.importorskip("torch")
 
-from conformance.adapters.base import Unsupported  # noqa: E402
-from conformance.adapters.pytorch import TorchAdapter  # noqa: E402
-from conformance.cases import generate, inputs_for  # noqa: E402
-from conformance.compare.errors import compare  # noqa: E402
-from conformance.oracle import batchnorm as bn  # noqa: E402
+from conformance.adapters.base import Unsupported
+from conformance.adapters.pytorch import TorchAdapter
+from conformance.cases import generate, inputs_for
+from conformance.compare.errors import compare
+from conformance.oracle import batchnorm as bn
 
 pytestmark = pytest.mark.framework("torch")
 CASES = generate()
@@ -50,7 +50,8 @@ def test_every_implementation_runs_some_case(adapter: TorchAdapter) -> None:
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.family in ("bn_momentum", "bn_sequence")
                                   and c.get("momentum") != "none"], ids=lambda c: c.id)
-def test_batchnorm2d_follows_its_documented_conventions(adapter: TorchAdapter, case: object) -> None:
+def test_batchnorm2d_follows_its_documented_conventions(adapter: TorchAdapter,
+                                                        case: object) -> None:
     from conformance.cases.model import Case
 
     assert isinstance(case, Case)
