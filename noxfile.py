@@ -3,6 +3,8 @@
     nox -s conformance   build every framework env, run all cases, write reports/
     nox -s tests         the suite's own tests, lint and types, plus adapter tests
                          in each framework's env
+    nox -s update_expectations   rewrite expectations/ from the latest reports
+    nox -s upgrade -- keras==3.13.2   what would change if that pin moved
 
 The list of environments and their pins lives in conformance/environments.py.
 """
@@ -26,6 +28,8 @@ PYTHON = "3.11"
 MARKERS = ROOT / ".nox" / "_envs"
 CASES = "cases/generated"
 RUNS = "reports/runs"
+EXPECTATIONS = "expectations"
+UPGRADE_VENVS = ROOT / ".nox" / "_upgrade"
 # The report env pins numpy so that case inputs are drawn by one known NumPy.
 ORCHESTRATION = ["numpy==2.4.6", "pandas>=2.2"]
 FRAMEWORK_ENVS = [e for e in ENVIRONMENTS if e.packages]
@@ -72,6 +76,82 @@ def conformance(session: nox.Session) -> None:
     session.run("conformance", "run", "--cases", CASES, "--out", RUNS, "--fresh", *args,
                 *session.posargs)
     session.run("conformance", "report", "--runs", RUNS, "--cases", CASES, "--out", "reports")
+    # Last, so the reports exist either way: any behaviour that differs from the
+    # reviewed expectations (new, changed or gone) fails the session.
+    session.run("conformance", "gate", "--discrepancies", "reports/discrepancies.csv",
+                "--expectations", EXPECTATIONS)
+
+
+@nox.session(name="update_expectations", python=PYTHON)
+def update_expectations(session: nox.Session) -> None:
+    """Rewrite expectations/ from the latest reports (run `nox -s conformance` first)."""
+    session.install(*ORCHESTRATION)
+    session.install("--no-deps", "-e", ".")
+    session.run("conformance", "expectations", "update", "--discrepancies",
+                "reports/discrepancies.csv", "--expectations", EXPECTATIONS, *session.posargs)
+
+
+def _venv(session: nox.Session, path: Path, packages: tuple[str, ...]) -> str:
+    """A plain venv with ``packages`` and the suite, rebuilt only when the list changes."""
+    python = path / "bin" / "python"
+    stamp = path / "packages.txt"
+    if python.exists() and stamp.exists() and stamp.read_text() == "\n".join(packages):
+        return str(python)
+    session.run("python", "-m", "venv", "--clear", str(path))
+    try:
+        session.run(str(python), "-m", "pip", "install", "-q", *packages, external=True)
+    except nox.command.CommandFailed:
+        session.error(f"cannot install {' '.join(packages)}")
+    session.run(str(python), "-m", "pip", "install", "-q", "--no-deps", "-e", ".",
+                external=True)
+    stamp.write_text("\n".join(packages))
+    return str(python)
+
+
+@nox.session(python=PYTHON)
+def upgrade(session: nox.Session) -> None:
+    """Pre-upgrade check: nox -s upgrade -- <package>==<version> [more pins of that env].
+
+    Builds the environment that holds the package with the new pin, runs its
+    frameworks into reports/upgrade/runs/candidate, diffs against the current
+    results (reports/runs, or a fresh run of the current env) and fails when
+    any behaviour would change. The diff is in reports/upgrade/diff.{csv,html}.
+    """
+    from conformance.upgrade import candidate_packages, current_packages, environment_of_pins
+
+    base = tuple(ORCHESTRATION)
+    try:
+        env = environment_of_pins(list(session.posargs), base)
+    except ValueError as exc:
+        session.error(str(exc))
+    current = current_packages(env, base)
+    candidate = candidate_packages(current, list(session.posargs))
+    if candidate == current:
+        session.error(f"{' '.join(session.posargs)} is already what {env.name} installs")
+    session.install(*ORCHESTRATION)
+    session.install("--no-deps", "-e", ".")
+    if not (ROOT / CASES / "manifest.jsonl").exists():
+        session.run("conformance", "generate", "--out", CASES)
+    slug = "-".join(p.replace("==", "-") for p in session.posargs)
+    python = _venv(session, UPGRADE_VENVS / f"{env.name}-{slug}", candidate)
+    out = "reports/upgrade/runs"
+    session.run("conformance", "run", "--cases", CASES, "--out", f"{out}/candidate", "--fresh",
+                "--env", f"{env.name}={python}")
+    have = [p for fw in env.frameworks for p in (ROOT / RUNS).glob(f"{fw}-*")
+            if "-unavailable-" not in p.name]
+    baseline = RUNS
+    if len(have) < len(env.frameworks):
+        marker = MARKERS / f"{env.name}.txt"
+        built = marker.read_text().strip() if marker.exists() else "!"
+        if env.name == "numpy":
+            built = str(Path(session.bin) / "python")
+        elif built.startswith("!"):
+            built = _venv(session, UPGRADE_VENVS / f"{env.name}-current", current)
+        baseline = f"{out}/current"
+        session.run("conformance", "run", "--cases", CASES, "--out", baseline, "--fresh",
+                    "--env", f"{env.name}={built}")
+    session.run("conformance", "diff", baseline, f"{out}/candidate", "--cases", CASES,
+                "--out", "reports/upgrade")
 
 
 def _make_framework_tests(name: str, packages: tuple[str, ...]) -> None:

@@ -28,8 +28,10 @@ def save_arrays(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             for name in sorted(arrays):
                 buf = io.BytesIO()
-                np.lib.format.write_array(buf, np.ascontiguousarray(arrays[name]),
-                                          allow_pickle=False)
+                # C order whatever the layout (same bytes); not ascontiguousarray,
+                # which turns a 0-d array into a 1-d one.
+                array = np.asarray(arrays[name]).copy(order="C")
+                np.lib.format.write_array(buf, array, allow_pickle=False)
                 info = zipfile.ZipInfo(f"{name}.npy", date_time=_EPOCH)
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.external_attr = 0o644 << 16

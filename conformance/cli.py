@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     g = sub.add_parser("generate", help="materialize case inputs and the manifest")
     g.add_argument("--out", type=Path, default=Path("cases/generated"))
     g.add_argument("--families", nargs="*", default=None)
+    g.add_argument("--scale", type=int, default=1,
+                   help="replicate every case N times with new seeds (benchmark growth)")
 
     w = sub.add_parser("worker", help="run one framework's cases in this process")
     w.add_argument("--framework", required=True, choices=sorted(ADAPTERS))
@@ -79,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
 def cmd_generate(args: argparse.Namespace) -> int:
     from conformance.cases import generate, materialize
 
-    cases = materialize(generate(args.families), args.out)
+    cases = materialize(generate(args.families, args.scale), args.out)
     print(f"{len(cases)} cases written to {args.out}")
     return 0
 
@@ -140,6 +142,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                    for fw, reason in _parse_unavailable(spec)]
     if not (args.cases / "manifest.jsonl").exists():
         raise UsageError(f"{args.cases}: no case manifest (run `conformance generate`)")
+    from conformance.cases.store import load_manifest, verify_inputs
+
+    verify_inputs(args.cases, load_manifest(args.cases))  # bad case files stop the run here
     if args.fresh and args.out.exists():
         shutil.rmtree(args.out)
     elif not args.resume and args.out.is_dir() and any(args.out.glob("*/results.jsonl")):
@@ -237,9 +242,12 @@ def cmd_gate(args: argparse.Namespace) -> int:
         print(table)
     unreviewed = sum(1 for c in checks if c.outcome is Outcome.OK
                      and c.detail.startswith("UNREVIEWED"))
-    print(f"gate: {len(checks) - len(failed)} of {len(checks)} behaviours as expected, "
-          f"{len(failed)} differ" + (f"; {unreviewed} expectations still UNREVIEWED"
-                                    if unreviewed else "") + f" (wrote {junit})")
+    ok = sum(1 for c in checks if c.outcome is Outcome.OK)
+    down = sorted({c.framework for c in checks if c.outcome is Outcome.UNAVAILABLE})
+    print(f"gate: {ok} behaviours as expected, {len(failed)} differ"
+          + (f"; unavailable: {', '.join(down)}" if down else "")
+          + (f"; {unreviewed} expectations still UNREVIEWED" if unreviewed else "")
+          + f" (wrote {junit})")
     if failed:
         print("review the differences, then `conformance expectations update` "
               "and fill in reason/source")

@@ -38,6 +38,7 @@ import tomllib
 from conformance.spec import BEHAVIOUR_BY_NAME, BEHAVIOURS, DISCREPANCY_COLUMNS, FRAMEWORKS
 
 UNREVIEWED = "UNREVIEWED"
+_UNCOVERED = "no expectations file covers"
 _CLAUSE = re.compile(r"^\s*(==|!=|>=|<=|>|<)\s*([0-9][0-9A-Za-z.*+-]*)\s*$")
 _ORDER = {b.name: i for i, b in enumerate(BEHAVIOURS)}
 
@@ -312,7 +313,7 @@ def gate(measurement: Measurement, files: list[ExpectationFile]) -> list[Check]:
         f = covering(files, fw, version)
         if f is None:
             others = [x.versions for x in files if x.framework == fw]
-            why = (f"no expectations file covers {fw} {version}"
+            why = (f"{_UNCOVERED} {fw} {version}"
                    + (f" (files cover {'; '.join(others)})" if others else ""))
             checks += [Check(fw, version, r.implementation, r.behaviour, "", r.actual,
                              Outcome.NEW, why) for r in rows]
@@ -353,9 +354,15 @@ def gate(measurement: Measurement, files: list[ExpectationFile]) -> list[Check]:
 
 def format_table(checks: list[Check], limit: int = 60) -> str:
     """The short table of what the gate reports: failures, then unavailable frameworks."""
-    shown = [c for c in checks if c.failed or c.outcome is Outcome.UNAVAILABLE]
+    uncovered: dict[str, int] = defaultdict(int)
+    for c in checks:
+        if c.detail.startswith(_UNCOVERED):
+            uncovered[f"{c.framework} {c.version}: {c.detail}"] += 1
+    shown = [c for c in checks if (c.failed or c.outcome is Outcome.UNAVAILABLE)
+             and not c.detail.startswith(_UNCOVERED)]
+    head = [f"NEW      {k} ({n} behaviours)" for k, n in sorted(uncovered.items())]
     if not shown:
-        return ""
+        return "\n".join(head)
     cols = ("outcome", "framework", "version", "implementation", "behaviour", "expected",
             "actual")
     table = [cols] + [(c.outcome.value.upper(), c.framework, c.version, c.implementation or "-",
@@ -369,7 +376,7 @@ def format_table(checks: list[Check], limit: int = 60) -> str:
             lines.append(f"  {c.framework}: {c.detail}")
     if len(shown) > limit:
         lines.append(f"... and {len(shown) - limit} more")
-    return "\n".join(lines)
+    return "\n".join(head + lines)
 
 
 # --- update --------------------------------------------------------------------------

@@ -55,9 +55,25 @@ def current_packages(env: Environment, base: tuple[str, ...] = ()) -> tuple[str,
     return env.packages or tuple(p for p in base if pinned_name(p) == "numpy")
 
 
-def candidate_packages(env: Environment, pin: str, base: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """The env's packages with ``pin`` replacing the same package's pin (or added)."""
-    name, version = parse_pin(pin)
-    current = current_packages(env, base)
-    out = tuple(f"{name}=={version}" if pinned_name(p) == name else p for p in current)
-    return out if any(pinned_name(p) == name for p in current) else (*out, f"{name}=={version}")
+def candidate_packages(current: tuple[str, ...], pins: list[str]) -> tuple[str, ...]:
+    """``current`` with each pin replacing the same package's pin (or added)."""
+    out = list(current)
+    for pin in pins:
+        name, version = parse_pin(pin)
+        hits = [i for i, p in enumerate(out) if pinned_name(p) == name]
+        for i in hits:
+            out[i] = f"{name}=={version}"
+        if not hits:
+            out.append(f"{name}=={version}")
+    return tuple(out)
+
+
+def environment_of_pins(pins: list[str], base: tuple[str, ...] = ()) -> Environment:
+    """The one environment all ``pins`` belong to (an upgrade changes one env at a time)."""
+    if not pins:
+        raise ValueError("name at least one <package>==<version>, e.g. keras==3.13.2")
+    envs = {find_environment(parse_pin(p)[0], base) for p in pins}
+    if len(envs) != 1:
+        raise ValueError(f"{', '.join(pins)}: pins of several environments "
+                         f"({', '.join(sorted(e.name for e in envs))}); upgrade one at a time")
+    return envs.pop()

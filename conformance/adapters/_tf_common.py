@@ -58,19 +58,23 @@ def quiet_tensorflow(legacy_keras: bool = False, also: tuple[str, ...] = ()) -> 
         tf = importlib.import_module("tensorflow")
         for name in also:
             importlib.import_module(name)
-    tf.get_logger().setLevel(logging.ERROR)
-    tf.autograph.set_verbosity(0)
-    try:
-        from absl import logging as absl_logging
+        tf.get_logger().setLevel(logging.ERROR)
+        tf.autograph.set_verbosity(0)
+        try:
+            from absl import logging as absl_logging
 
-        absl_logging.set_verbosity(absl_logging.ERROR)
-    except ImportError:  # absl ships with TensorFlow; tolerate a slimmed build
-        pass
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:  # the runtime is already initialized; keep its setting
-        pass
+            absl_logging.set_verbosity(absl_logging.ERROR)
+        except ImportError:  # absl ships with TensorFlow; tolerate a slimmed build
+            pass
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(1)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:  # the runtime is already initialized; keep its setting
+            pass
+        # Device discovery logs "failed call to cuInit" on machines without a GPU;
+        # run it now, while fd 2 is silenced, and start the eager context.
+        tf.config.list_physical_devices()
+        tf.constant(0.0).numpy()
     return tf
 
 

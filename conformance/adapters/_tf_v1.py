@@ -130,6 +130,13 @@ class V1LayersBatchNorm(Implementation):
         parts += [f"{k}=False" for k in sorted(_FLAG_ARGS.get(str(case.get("flags")), {}))]
         return f"{self.name}[{','.join(parts)}]"
 
+    def supports(self, case: Case) -> str | None:
+        if case.get("momentum") == "none":
+            return "no cumulative-average momentum"
+        if case.get("flags") == "mean_only":
+            return "batch_normalization always divides by the standard deviation"
+        return None
+
     def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
         import tensorflow as tf
 

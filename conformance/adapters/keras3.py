@@ -98,8 +98,12 @@ class DirectBatchNorm(Implementation):
         return f"{self.name}[{q}]" if q and self.name == BN else self.name
 
     def supports(self, case: Case) -> str | None:
+        if case.get("momentum") == "none":
+            return "Keras has no cumulative-average momentum"
         if self.name == CENTERING and case.get("flags") != "mean_only":
             return "the mean-only recipe runs only mean_only cases"
+        if self.name == BN and case.get("flags") == "mean_only":
+            return "BatchNormalization always divides by the standard deviation"
         return None
 
     def _make(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Any:
@@ -187,6 +191,10 @@ class FitBatchNorm(Implementation):
         q = _flag_qualifier(case)
         return f"{self.name}[fit{',' + q if q else ''}]"
 
+    def supports(self, case: Case) -> str | None:
+        return "Keras has no cumulative-average momentum" if case.get("momentum") == "none" \
+            else None
+
     def _model(self, case: Case) -> tuple[Any, Any]:
         keras = _keras()
         kwargs = _bn_kwargs(case)
@@ -221,7 +229,7 @@ class FitBatchNorm(Implementation):
             # from re-tracing its input functions on every call.
             flat = train.reshape(-1, *case.shape[1:])
             data = tf.data.Dataset.from_tensor_slices((flat, np.zeros_like(flat))).batch(size)
-            model.fit(data, epochs=1, verbose=0,
+            model.fit(data, epochs=1, verbose=0, shuffle=False,
                       callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=record)])
             y_eval = model.predict(tf.data.Dataset.from_tensor_slices(inputs["eval"])
                                    .batch(size), verbose=0)

@@ -71,6 +71,8 @@ class RecipeBatchNorm(Implementation):
         return f"{self.name}[{','.join(f'{k}=None' for k in off)}]" if off else self.name
 
     def supports(self, case: Case) -> str | None:
+        if case.get("momentum") == "none":
+            return "the recipe's EMA has no cumulative-average option"
         if case.get("flags") == "mean_only":
             return "tf.nn.batch_normalization always divides by the standard deviation"
         return None

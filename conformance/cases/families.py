@@ -117,6 +117,17 @@ def _bn_epsilon() -> Iterator[Case]:
 
 
 @family
+def _bn_fused() -> Iterator[Case]:
+    # float32 rank 4: the only inputs that reach fused kernels (tf_keras, tf.compat.v1).
+    for momentum in (0.1, 0.9):
+        yield _bn("bn_fused", momentum=momentum, dtype="float32", steps=4,
+                  note=f"float32 rank 4 (fused kernels), momentum {momentum}")
+    for eps in (1e-8, 1e-3):
+        yield _bn("bn_fused", epsilon=eps, dtype="float32", special="tiny_variance",
+                  batch=32, channels=4, note=f"float32 rank 4 (fused kernels), epsilon {eps}")
+
+
+@family
 def _bn_sequence() -> Iterator[Case]:
     yield _bn("bn_sequence", dtype="float64", steps=8, momentum=0.3, offset=2.0, spread=3.0,
               note="8 training steps on fresh batches, then inference")
@@ -135,7 +146,7 @@ def _dropout() -> Iterator[Case]:
 
     for rate in (0.0, 0.1, 0.5, 0.9, 1.0):
         yield case("do_rate", (64, 128), rate, note=f"rate {rate}")
-    for shape in ((4096,), (8, 16, 32), (4, 8, 8, 8)):
+    for shape in ((4096,), (8, 16, 32), (4, 8, 8, 8), (2, 4, 4, 4, 8)):
         yield case("do_shape", shape, 0.5, note=f"shape {shape}")
     for dtype in ("float16", "float64"):
         yield case("do_dtype", (64, 128), 0.3, dtype=dtype, note=f"{dtype} input")
@@ -153,16 +164,30 @@ def _centering() -> Iterator[Case]:
                       note=f"{flags} on rank {rank}")
 
 
-def generate(families: list[str] | None = None) -> list[Case]:
-    """All cases of the named families (all families when ``None``), in a stable order."""
+def generate(families: list[str] | None = None, scale: int = 1) -> list[Case]:
+    """All cases of the named families (all families when ``None``), in a stable order.
+
+    ``scale`` > 1 adds ``scale - 1`` replicas of every case (for the benchmark's
+    growth runs): the replica index is a parameter, so ids stay content-derived
+    and each replica draws its own inputs from its own seed.
+    """
     names = list(FAMILIES) if families is None else families
     unknown = [n for n in names if n not in FAMILIES]
     if unknown:
         raise ValueError(f"unknown case family {unknown[0]!r}; known: {', '.join(FAMILIES)}")
-    cases = [c for n in names for c in FAMILIES[n]()]
+    if scale < 1:
+        raise ValueError(f"scale must be at least 1, not {scale}")
+    base = [c for n in names for c in FAMILIES[n]()]
+    cases = base + [_replica(c, r) for r in range(1, scale) for c in base]
     ids = [c.id for c in cases]
     assert len(ids) == len(set(ids)), "two cases share an id"
     return cases
+
+
+def _replica(case: Case, index: int) -> Case:
+    params = {**case.param_dict(), "replica": index}
+    return Case.make(case.op, case.family, _seed(case.family, sorted(params.items())),
+                     case.tolerance, note=f"{case.note} (replica {index})", **params)
 
 
 def inputs_for(case: Case) -> dict[str, np.ndarray]:

@@ -119,6 +119,22 @@ def _check_case(case: Case) -> None:
                          f"known: {', '.join(DTYPES)}")
 
 
+def verify_inputs(root: Path, cases: Iterable[Case]) -> None:
+    """Check every case's input file against the manifest, before a run starts.
+
+    Raises ``ValueError`` naming the first bad file; arrays are not parsed (the
+    digest already proves they are the bytes ``generate`` wrote).
+    """
+    digests = _digests(root)
+    for case in cases:
+        path = root / "inputs" / f"{case.id}.npz"
+        if not path.is_file():
+            raise ValueError(f"{path}: inputs of case {case.id} are missing")
+        if case.id in digests and _sha256(path) != digests[case.id]:
+            raise ValueError(f"{path}: contents do not match the manifest's sha256 "
+                             "(changed or truncated since `conformance generate`)")
+
+
 def load_inputs(root: Path, case: Case) -> dict[str, np.ndarray]:
     """The case's arrays, checked against the manifest's digest when it has one."""
     path = root / "inputs" / f"{case.id}.npz"

@@ -24,6 +24,13 @@ def mask_counts(e: Evidence) -> tuple[int, int]:
     if isinstance(noise, tuple):
         index = tuple(slice(0, 1) if n == 1 else slice(None) for n in noise)
         kept = kept[index]
+    else:
+        # Layers such as SpatialDropout share one draw along some axes: count draws, not
+        # elements, by collapsing every axis along which the mask is constant.
+        for axis in range(kept.ndim):
+            first = np.take(kept, [0], axis=axis)
+            if kept.shape[axis] > 1 and np.array_equal(np.broadcast_to(first, kept.shape), kept):
+                kept = first
     return int((~kept).sum()), int(kept.size)
 
 
@@ -103,7 +110,8 @@ def infer_dropout(ev: Sequence[Evidence], failed: Mapping[str, tuple[str, str]],
     for behaviour, rate in (("rate_zero", 0.0), ("rate_one", 1.0)):
         ids = [cid for cid, r in rates.items() if r == rate]
         ran = next((by_id[c] for c in ids if c in by_id), None)
-        fail = next((failed[c] for c in ids if c in failed), None)
+        fail = next((failed[c] for c in ids if c in failed and failed[c][0] != "unsupported"),
+                    None)
         finding = what_happens(ran, fail, behaviour)
         if ran is None and fail is not None:
             finding.evidence = [c for c in ids if c in failed][:1]

@@ -91,7 +91,7 @@ function apply(){
   $$('section.op').forEach(sec => {
     sec.classList.toggle('hidden', !!op && sec.dataset.op !== op);
     const heads = $$('th.impl', sec);
-    const colMatch = q ? heads.map(h => h.title.toLowerCase().includes(q)) : heads.map(() => true);
+    const colMatch = heads.map(h => !q || h.title.toLowerCase().includes(q));
     const byHeader = q && colMatch.some(Boolean);
     const showCol = heads.map((h, i) => fws.has(h.dataset.fw) && (!byHeader || colMatch[i]));
     heads.forEach((h, i) => h.classList.toggle('hidden', !showCol[i]));
@@ -104,11 +104,13 @@ function apply(){
       let any = false;
       cells.forEach((c, i) => {
         c.classList.toggle('hidden', !showCol[i]);
-        const hit = !st || c.dataset.status === st || (st === 'differs' && c.dataset.majority === 'differs');
+        const hit = !st || c.dataset.status === st ||
+          (st === 'differs' && c.dataset.majority === 'differs');
         c.classList.toggle('dim', !hit);
         if (showCol[i] && hit && c.dataset.status !== 'none') any = true;
       });
-      const text = (tr.dataset.behaviour + ' ' + cells.filter((c, i) => showCol[i]).map(c => c.textContent).join(' ')).toLowerCase();
+      const shown = cells.filter((c, i) => showCol[i]).map(c => c.textContent);
+      const text = (tr.dataset.behaviour + ' ' + shown.join(' ')).toLowerCase();
       const qHit = !q || byHeader || text.includes(q);
       tr.classList.toggle('hidden', !(qHit && (any || !st)));
     });

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
            "#17becf", "#7f7f7f", "#bcbd22")
 
+ORACLE_GREYS = ("#000000", "#555555", "#999999", "#b8860b", "#6b8e23", "#8b008b")
+
 
 @dataclass(frozen=True)
 class Series:
@@ -50,7 +52,8 @@ def line_chart(series: Sequence[Series], title: str, xlabel: str, width: int = 5
     pad = (hi - lo) * 0.05 or abs(hi) * 0.05 or 1.0
     lo, hi = lo - pad, hi + pad
     n = max(len(s.ys) for s in series)
-    left, right, top, bottom = 55, 230, 28, 36
+    left, right, top, bottom = 55, 290, 28, 36
+    height = max(height, top + 15 * len(series) + 10)
     pw, ph = width - left - right, height - top - bottom
 
     def px(i: int) -> float:
@@ -73,7 +76,8 @@ def line_chart(series: Sequence[Series], title: str, xlabel: str, width: int = 5
     out.append(f"<text x='{left + pw / 2:.1f}' y='{height - 6}' class='tick' "
                f"text-anchor='middle'>{_e(xlabel)}</text>")
     for k, s in enumerate(series):
-        colour = PALETTE[k % len(PALETTE)]
+        colour = (ORACLE_GREYS[k % len(ORACLE_GREYS)] if s.dashed
+                  else PALETTE[k % len(PALETTE)])
         pts = " ".join(f"{px(i):.1f},{py(y):.1f}" for i, y in enumerate(s.ys) if math.isfinite(y))
         dash = " stroke-dasharray='5 3'" if s.dashed else ""
         out.append(f"<polyline points='{pts}' fill='none' stroke='{colour}' stroke-width='"
@@ -82,7 +86,7 @@ def line_chart(series: Sequence[Series], title: str, xlabel: str, width: int = 5
         out.append(f"<line x1='{width - right + 10}' x2='{width - right + 30}' y1='{ly}' "
                    f"y2='{ly}' stroke='{colour}' stroke-width='2'{dash}/>"
                    f"<text x='{width - right + 34}' y='{ly + 4}' class='tick'>"
-                   f"{_e(s.label[:34])}</text>")
+                   f"{_e(s.label[:44])}</text>")
     out.append("</svg>")
     return "".join(out)
 

@@ -78,6 +78,10 @@ class ReportData:
             self._checks[(r["framework"], r["framework_version"], r["implementation"],
                           r["case_id"])].append(r)
         self._inputs: dict[str, Mapping[str, np.ndarray] | None] = {}
+        self._outputs: dict[tuple[int, str], dict[str, np.ndarray] | None] = {}
+        self._by_column: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+        for fw, v, impl, cid in sorted(self._records):
+            self._by_column[(fw, v, impl)].append(cid)
         self.majority = _majorities(self.columns)
 
     @property
@@ -94,12 +98,16 @@ class ReportData:
         return self._checks.get((col.framework, col.version, col.implementation, case_id), [])
 
     def column_checks(self, col: Column) -> list[dict[str, Any]]:
-        return [r for (fw, v, impl, _), rows in self._checks.items()
-                if (fw, v, impl) == (col.framework, col.version, col.implementation)
-                for r in rows]
+        return [r for cid in self.case_ids_of(col) for r in self.checks(col, cid)]
 
     def outputs(self, col: Column, case_id: str) -> dict[str, np.ndarray] | None:
         """Stored outputs of an ok result, or None (no result, not ok, or files gone)."""
+        key = (col.index, case_id)
+        if key not in self._outputs:
+            self._outputs[key] = self._load_outputs(col, case_id)
+        return self._outputs[key]
+
+    def _load_outputs(self, col: Column, case_id: str) -> dict[str, np.ndarray] | None:
         rec, run = self.record(col, case_id), self.run_of(col)
         if rec is None or run is None or rec.get("status") != "ok" or "outputs" not in rec:
             return None
@@ -121,8 +129,7 @@ class ReportData:
         return self._inputs[case_id]
 
     def case_ids_of(self, col: Column) -> list[str]:
-        return sorted(cid for (fw, v, impl, cid) in self._records
-                      if (fw, v, impl) == (col.framework, col.version, col.implementation))
+        return self._by_column.get((col.framework, col.version, col.implementation), [])
 
 
 def _majorities(columns: list[Column]) -> dict[str, str]:
@@ -130,7 +137,8 @@ def _majorities(columns: list[Column]) -> dict[str, str]:
 
     One vote per framework, so a framework with four batch-norm classes does not
     outvote one with a single layer; the oracle row votes only when it is alone.
-    No majority (a tie) leaves the behaviour out.
+    No majority (a tie, or a value only one framework votes for) leaves the
+    behaviour out.
     """
     per_fw: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
     for col in columns:
@@ -142,6 +150,6 @@ def _majorities(columns: list[Column]) -> dict[str, str]:
         voters = {fw: c for fw, c in fws.items() if fw != REFERENCE_FRAMEWORK} or fws
         votes = Counter(c.most_common(1)[0][0] for c in voters.values())
         ranked = votes.most_common()
-        if len(ranked) == 1 or ranked[0][1] > ranked[1][1]:
+        if ranked[0][1] >= 2 and (len(ranked) == 1 or ranked[0][1] > ranked[1][1]):
             out[behaviour] = ranked[0][0]
     return out

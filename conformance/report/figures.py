@@ -17,7 +17,9 @@ from conformance.report.data import ReportData
 
 SEQUENCE_FAMILY = "bn_sequence"
 FLOOR = -6.0
-TOLERANCE_CHECKS = ("y_train", "y_eval", "running_mean", "running_var")  # log10 error/tol drawn for exact results
+TOLERANCE_CHECKS = (
+    "y_train", "y_eval", "running_mean", "running_var",
+)  # log10 error/tol drawn for exact results
 
 
 def trajectories(data: ReportData, channel: int = 0) -> str:

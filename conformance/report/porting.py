@@ -84,16 +84,28 @@ def defaults(col: Column) -> tuple[float, float]:
     return out[0], out[1]
 
 
-def _evidence(data: ReportData, col: Column) -> list[tuple[str, Mapping[str, np.ndarray],
-                                                            Mapping[str, np.ndarray]]]:
-    """(case id, inputs, outputs) of the column's ok cases with running stats and y_eval."""
+def _usable(data: ReportData, col: Column) -> list[str]:
+    """Case ids whose result has running stats and y_eval (read from the record summary)."""
     out = []
     for cid in data.case_ids_of(col):
-        case = data.cases.get(cid)
-        if case is None or case.op != "batchnorm" or case.get("momentum") == "none":
+        case, rec = data.cases.get(cid), data.record(col, cid)
+        if case is None or rec is None or rec.get("status") != "ok":
+            continue
+        if case.op != "batchnorm" or case.get("momentum") == "none":
             continue
         if int(np.prod(case.shape)) // case.channels <= 1:
             continue  # a batch of one normalizes to beta; nothing to port
+        if "summary" in rec and not all(k in rec["summary"] for k in NEEDED):
+            continue
+        out.append(cid)
+    return out
+
+
+def _evidence(data: ReportData, col: Column) -> list[tuple[str, Mapping[str, np.ndarray],
+                                                            Mapping[str, np.ndarray]]]:
+    """(case id, inputs, outputs) of the column's ok cases with running stats and y_eval."""
+    out: list[tuple[str, Mapping[str, np.ndarray], Mapping[str, np.ndarray]]] = []
+    for cid in _usable(data, col):
         outs, ins = data.outputs(col, cid), data.inputs(cid)
         if outs is not None and ins is not None and all(k in outs for k in NEEDED):
             out.append((cid, ins, outs))
@@ -101,16 +113,24 @@ def _evidence(data: ReportData, col: Column) -> list[tuple[str, Mapping[str, np.
 
 
 def representative(data: ReportData) -> list[Column]:
-    """One batch-norm column per run: the unqualified row with the most usable cases."""
-    best: dict[tuple[str, str], tuple[int, Column]] = {}
+    """One batch-norm column per run: an unqualified row if one ran, else the plainest.
+
+    Among rows with at least half the most usable cases, the shortest name wins
+    (``[fused]`` before ``[virtual_batch_size=2]``): the row a user gets by default.
+    """
+    by_run: dict[tuple[str, str], list[tuple[int, Column]]] = {}
     for col in data.columns:
-        if col.op != "batchnorm":
-            continue
-        n = len(_evidence(data, col)) * 2 + (0 if "[" in col.implementation else 1)
-        key = (col.framework, col.version)
-        if n > 1 and (key not in best or n > best[key][0]):
-            best[key] = (n, col)
-    return [c for _, c in best.values()]
+        if col.op == "batchnorm":
+            n = len(_usable(data, col))
+            if n:
+                by_run.setdefault((col.framework, col.version), []).append((n, col))
+    out = []
+    for cands in by_run.values():
+        most = max(n for n, _ in cands)
+        fair = [c for n, c in cands if 2 * n >= most]
+        out.append(min(fair, key=lambda c: ("[" in c.implementation, len(c.implementation),
+                                            c.implementation)))
+    return out
 
 
 def _momentum_rule(src: str, dst: str, m_default: float) -> tuple[str, bool]:
@@ -147,7 +167,8 @@ def translate(data: ReportData, source: Column, target: Column) -> Translation:
     if cs.gamma_applied == ct.gamma_applied:
         gamma_rule = "both apply gamma: copy it" if cs.gamma_applied else "neither applies gamma"
     elif not cs.gamma_applied:
-        gamma_rule = "source ignores gamma (e.g. MXNet fix_gamma=True): load gamma = 1 into the target"
+        gamma_rule = ("source ignores gamma (e.g. MXNet fix_gamma=True): load gamma = 1 "
+                      "into the target")
     else:
         gamma_rule = ("target ignores gamma (e.g. MXNet fix_gamma=True): enable it "
                       "(fix_gamma=False); with the inferred conventions it cannot match")
@@ -212,7 +233,8 @@ def inference_code(col: Column) -> str:
     if conv.inference_statistics == "batch":
         lines += ["    # this layer normalizes with the batch statistics even in inference",
                   "    axes = tuple(a for a in range(x.ndim) if a != channel_axis)",
-                  "    mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)"]
+                  "    mean = x.mean(axis=axes, keepdims=True)",
+                  "    var = x.var(axis=axes, keepdims=True)"]
     else:
         lines += ["    mean = np.reshape(moving_mean, shape)",
                   "    var = np.reshape(moving_var, shape)"]

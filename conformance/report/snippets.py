@@ -17,6 +17,9 @@ import numpy as np
 from conformance.cases.model import Case
 
 EMBED_LIMIT = 200  # values; larger inputs are rebuilt from the seed
+DROP_PRINT = ("print('dropped fraction', (y == 0).mean(), "
+              "'kept scale', (y[y != 0] / x[y != 0]).mean())")
+STATS_PRINT = "print(step, 'running_mean', {0}, 'running_var', {1})\n"
 
 
 def _name(text: str) -> str:
@@ -85,18 +88,18 @@ def _torch(impl: str, case: Case) -> str:
         call = ("torch.nn.Dropout(p={r})(x_t)" if "functional" not in impl
                 else "torch.nn.functional.dropout(x_t, p={r}, training=True)")
         return ("import torch\nx_t = torch.from_numpy(x)\n"
-                f"y = {call.format(r=case.get('rate'))}.numpy()\n"
-                "print('dropped fraction', (y == 0).mean(), 'kept scale', (y[y != 0] / x[y != 0]).mean())")
+                f"y = {call.format(r=case.get('rate'))}.numpy()\n" + DROP_PRINT)
     kw = _kwargs(case, {"momentum": "momentum", "epsilon": "eps"})
+    comma_kw = f", {kw}" if kw else ""
     if "functional" in impl:
         return ("import torch\nF = torch.nn.functional\nt = torch.from_numpy\n"
                 f"rm, rv = torch.zeros({case.channels}, dtype=torch.{case.dtype}), "
                 f"torch.ones({case.channels}, dtype=torch.{case.dtype})\n"
                 "for step, x in enumerate(train, 1):\n"
-                f"    F.batch_norm(t(x), rm, rv, t(gamma), t(beta), training=True{', ' + kw if kw else ''})\n"
-                "    print(step, 'running_mean', rm.numpy(), 'running_var', rv.numpy())\n"
+                f"    F.batch_norm(t(x), rm, rv, t(gamma), t(beta), training=True{comma_kw})\n"
+                "    " + STATS_PRINT.format("rm.numpy()", "rv.numpy()") +
                 f"print('y_eval', F.batch_norm(t(eval_x), rm, rv, t(gamma), t(beta), "
-                f"training=False{', ' + kw if kw else ''}).numpy())")
+                f"training=False{comma_kw}).numpy())")
     cls = impl.split("[", maxsplit=1)[0]
     flags = {"affine_off": "affine=False", "center_off": "bias=False"}.get(str(case.get("flags")))
     args = ", ".join(a for a in (str(case.channels), kw, flags or "") if a)
@@ -107,7 +110,7 @@ def _torch(impl: str, case: Case) -> str:
             "    if m.bias is not None: m.bias.copy_(t(beta))\n"
             "m.train()\nfor step, x in enumerate(train, 1):\n"
             "    m(t(x).requires_grad_()).sum().backward()\n"
-            "    print(step, 'running_mean', m.running_mean.numpy(), 'running_var', m.running_var.numpy())\n"
+            "    " + STATS_PRINT.format("m.running_mean.numpy()", "m.running_var.numpy()") +
             "m.eval()\nprint('y_eval', m(t(eval_x)).detach().numpy())")
 
 
@@ -116,8 +119,7 @@ def _keras_like(module: str) -> Callable[[str, Case], str]:
         if case.op == "dropout":
             cls = impl.split("[", maxsplit=1)[0]
             return (f"import {module}\n"
-                    f"y = np.asarray({cls}({case.get('rate')!r})(x, training=True))\n"
-                    "print('dropped fraction', (y == 0).mean(), 'kept scale', (y[y != 0] / x[y != 0]).mean())")
+                    f"y = np.asarray({cls}({case.get('rate')!r})(x, training=True))\n" + DROP_PRINT)
         kw = _kwargs(case, {"momentum": "momentum", "epsilon": "epsilon"},
                      {"axis": case.channel_axis})
         flags = {"scale_off": ", scale=False", "center_off": ", center=False",
@@ -140,8 +142,8 @@ def _mxnet(impl: str, case: Case) -> str:
     if case.op == "dropout":
         return ("import mxnet as mx\n"
                 "with mx.autograd.record(train_mode=True):\n"
-                f"    y = mx.gluon.nn.Dropout({case.get('rate')!r})(mx.nd.array(x)).asnumpy()\n"
-                "print('dropped fraction', (y == 0).mean(), 'kept scale', (y[y != 0] / x[y != 0]).mean())")
+                f"    y = mx.gluon.nn.Dropout({case.get('rate')!r})(mx.nd.array(x))"
+                ".asnumpy()\n" + DROP_PRINT)
     axis = {"axis": -1} if case.channel_axis != 1 else {}
     if impl.startswith("mxnet.nd."):
         kw = _kwargs(case, {"momentum": "momentum", "epsilon": "eps"}, axis)

@@ -3,15 +3,16 @@ and what it measures is so (including the quirks the report will show)."""
 
 from __future__ import annotations
 
-import warnings
+import importlib.util
 from collections.abc import Mapping
 
 import numpy as np
 import pytest
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # TensorFlow's import-time deprecations; the suite errors on them
-    pytest.importorskip("tf_keras")
+# Not importorskip: importing TensorFlow before the adapter's load() would bypass its quiet,
+# single-threaded, oneDNN-off set-up (and print C++ log lines).
+if importlib.util.find_spec("tf_keras") is None:
+    pytest.skip("tf_keras is not installed", allow_module_level=True)
 
 from conformance.adapters.base import Implementation, Outputs
 from conformance.adapters.tfkeras import TfKerasAdapter
@@ -58,12 +59,19 @@ def first(cases: list[Case], family: str, **params: object) -> Case:
                 and all(c.get(k) == v for k, v in params.items()))
 
 
-def expected(case: Case, conv: ob.Conventions, momentum: float | None = None) -> dict[str, np.ndarray]:
+def float32_decay(momentum: float) -> float:
+    """The momentum tf_keras really applies: ``1 - float32(1 - momentum)`` (BNB:867)."""
+    return 1.0 - float(np.float32(1.0 - momentum))
+
+
+def expected(case: Case, conv: ob.Conventions,
+             momentum: float | None = None) -> dict[str, np.ndarray]:
     i = inputs_for(case)
     m = case.get("momentum")
     eps = case.get("epsilon")
     if momentum is None:
-        momentum = DEFAULT_MOMENTUM if m == "default" else float(m)  # type: ignore[arg-type]
+        given = DEFAULT_MOMENTUM if m == "default" else float(m)  # type: ignore[arg-type]
+        momentum = float32_decay(given)
     return ob.sequence(i["train"], i["eval"], case.channel_axis, i["gamma"], i["beta"], momentum,
                        DEFAULT_EPS if eps == "default" else float(eps),  # type: ignore[arg-type]
                        conv)
@@ -111,16 +119,15 @@ def test_float64_moving_average_uses_a_float32_decay(adapter: TfKerasAdapter,
     """``decay = tf.convert_to_tensor(1.0 - momentum)`` is float32 before the cast to float64."""
     case = first(cases, "bn_momentum", momentum=0.9)
     out = run(adapter, impl(adapter, BASE), case)
-    decayed = 1.0 - float(np.float32(1.0 - 0.9))
-    assert_close(out["running_mean"], expected(case, NON_FUSED, decayed)["running_mean"],
+    assert_close(out["running_mean"], expected(case, NON_FUSED)["running_mean"],
                  Tolerance(1e-13, 1e-13), "float32-rounded decay")
-    assert not np.allclose(out["running_mean"], expected(case, NON_FUSED)["running_mean"],
-                           rtol=1e-12, atol=1e-12)
+    exact = expected(case, NON_FUSED, momentum=0.9)["running_mean"]
+    assert not np.allclose(out["running_mean"], exact, rtol=1e-12, atol=1e-12)
 
 
 def test_fused_path_keeps_small_epsilon_on_cpu(adapter: TfKerasAdapter) -> None:
     """The 1.001e-5 floor is cuDNN's; the CPU fused kernel uses epsilon as given."""
-    case = Case.make("batchnorm", "test_eps", 3, Tolerance(2e-5, 2e-5), shape=(16, 4, 2, 2),
+    case = Case.make("batchnorm", "test_eps", 3, Tolerance(2e-4, 2e-4), shape=(16, 4, 2, 2),
                      channel_axis="first", dtype="float32", momentum="default", epsilon=1e-8,
                      steps=1, offset=0.0, spread=1.0, special="tiny_variance")
     assert default_path(case) == "fused"
@@ -214,8 +221,8 @@ def test_alpha_dropout_is_affine_not_zeroing(adapter: TfKerasAdapter, cases: lis
     assert 0.4 < kept.mean() < 0.6 and not np.any(y == 0)
     np.testing.assert_array_equal(out["y_eval"], inputs_for(case)["x"])
     # rate 1.0: `if 0.0 < self.rate < 1.0` skips the noise entirely.
-    full = run(adapter, alpha, first(cases, "do_rate", rate=1.0))
-    np.testing.assert_array_equal(full["y_train"], inputs_for(first(cases, "do_rate", rate=1.0))["x"])
+    ones = first(cases, "do_rate", rate=1.0)
+    np.testing.assert_array_equal(run(adapter, alpha, ones)["y_train"], inputs_for(ones)["x"])
 
 
 def test_every_claim_quote_is_in_the_installed_docstrings(adapter: TfKerasAdapter) -> None:

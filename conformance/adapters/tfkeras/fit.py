@@ -50,7 +50,7 @@ def _recorder_class() -> Any:
     k = rt.keras()
     tf = rt.tf()
 
-    class _Recorder(k.layers.Layer):  # type: ignore[misc]
+    class _Recorder(k.layers.Layer):  # type: ignore[misc,name-defined]
         def build(self, input_shape: Any) -> None:
             self.seen = self.add_weight(name="seen", shape=input_shape, dtype=self.dtype,
                                         initializer="zeros", trainable=False)
@@ -104,7 +104,7 @@ class FitBatchNorm(Implementation):
         rms: list[np.ndarray] = []
         rvs: list[np.ndarray] = []
 
-        class Steps(k.callbacks.Callback):  # type: ignore[misc]
+        class Steps(k.callbacks.Callback):  # type: ignore[misc,name-defined]
             def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
                 ys.append(rt.to_np(rec.seen).copy())
                 rm, rv = statistics(bn)

@@ -38,9 +38,13 @@ def default_path(case: Case) -> str:
 
 
 def flag_qualifiers(case: Case) -> list[str]:
-    """Constructor flags a centering case turns off, as users write them."""
+    """Constructor flags a centering case turns off, as users write them.
+
+    ``mean_only`` has no constructor flag; its (unsupported) row is named after the case.
+    """
     return {"scale_off": ["scale=False"], "center_off": ["center=False"],
-            "affine_off": ["center=False", "scale=False"]}.get(str(case.get("flags")), [])
+            "affine_off": ["center=False", "scale=False"],
+            "mean_only": ["mean_only"]}.get(str(case.get("flags")), [])
 
 
 def row(*qualifiers: str) -> str:

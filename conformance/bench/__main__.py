@@ -1,0 +1,3 @@
+from conformance.bench.main import main
+
+raise SystemExit(main())
