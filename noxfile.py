@@ -73,7 +73,8 @@ def conformance(session: nox.Session) -> None:
             args += ["--unavailable", f"{env.name}={target[1:]}"]
         else:
             args += ["--env", f"{env.name}={target}"]
-    session.run("conformance", "run", "--cases", CASES, "--out", RUNS, "--fresh", *args,
+    fresh = [] if "--resume" in session.posargs else ["--fresh"]
+    session.run("conformance", "run", "--cases", CASES, "--out", RUNS, *fresh, *args,
                 *session.posargs)
     session.run("conformance", "report", "--runs", RUNS, "--cases", CASES, "--out", "reports")
     # Last, so the reports exist either way: any behaviour that differs from the

@@ -427,7 +427,10 @@ def update(measurement: Measurement, files: list[ExpectationFile],
 
 
 def unified_diff(changes: dict[Path, tuple[str, str]]) -> str:
+    def label(side: str, path: Path) -> str:
+        return str(path) if path.is_absolute() else f"{side}/{path}"
+
     return "".join(
         "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
-                                     f"a/{path}", f"b/{path}"))
+                                     label("a", path), label("b", path)))
         for path, (old, new) in sorted(changes.items()) if old != new)

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import platform
+import resource
 import sys
 import time
 import traceback
@@ -37,7 +38,7 @@ from conformance.spec import SCHEMA_VERSION, RunStatus
 
 RESULTS = "results.jsonl"
 # Fields that legitimately differ between two identical runs.
-TIMING_FIELDS = frozenset({"seconds", "started", "finished", "wall_seconds"})
+TIMING_FIELDS = frozenset({"seconds", "started", "finished", "wall_seconds", "maxrss_kb"})
 # Test-only fault injection (see conformance/adapters/faulty.py); never set in real runs.
 FAULTS_ENV = "CONFORMANCE_FAULTS"
 
@@ -275,6 +276,8 @@ def run_worker(framework: str, cases_dir: Path, out_root: Path, *, resume: bool 
             writer.write({"kind": "start", "case_id": case.id, "base": impl.name,
                           "implementation": impl.qualify(case), "op": case.op})
             writer.write(run_one(impl, case, inputs, adapter, run_dir / "outputs"))
-    writer.write({"kind": "end", "finished": time.time()})
+    # Peak memory of this worker (kB on Linux), for the benchmark (conformance.bench).
+    writer.write({"kind": "end", "finished": time.time(),
+                  "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss})
     writer.close()
     return 0

@@ -77,10 +77,12 @@ def test_malformed_manifest_line(copy: tuple[Path, Path], tmp_path: Path, comman
     lines = manifest_lines(cases)
     lines[1] = lines[1][: len(lines[1]) // 2]  # a line cut in the middle
     write_manifest(cases, lines)
-    args = {"run": ["run", "--cases", cases, "--out", tmp_path / "new", "--fresh"],
-            "report": ["report", "--runs", runs, "--cases", cases, "--out", tmp_path / "rep"],
-            "worker": ["worker", "--framework", "numpy", "--cases", cases,
-                       "--out", tmp_path / "w"]}[command]
+    choices: dict[str, list[str | Path]] = {
+        "run": ["run", "--cases", cases, "--out", tmp_path / "new", "--fresh"],
+        "report": ["report", "--runs", runs, "--cases", cases, "--out", tmp_path / "rep"],
+        "worker": ["worker", "--framework", "numpy", "--cases", cases, "--out", tmp_path / "w"],
+    }
+    args = choices[command]
     assert_one_line_error(cli(*args), "manifest.jsonl:2")
     assert not (tmp_path / "rep").exists() or not any((tmp_path / "rep").iterdir())
 
@@ -234,7 +236,7 @@ def test_results_output_with_pickled_member_is_refused(copy: tuple[Path, Path],
     first = sorted(arrays)[0]
     obj = np.empty(1, dtype=object)
     obj[0] = {"x": 1}
-    np.savez(npz.with_suffix(""), **{**arrays, first: obj})  # type: ignore[arg-type]
+    np.savez(npz.with_suffix(""), **{**arrays, first: obj})
     assert_one_line_error(_report(cases, runs, tmp_path), npz.name, "pickle")
 
 

@@ -160,7 +160,7 @@ def test_cli_gate_update_gate_and_junit(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["gate", *args]) == 1
     assert main(["expectations", "update", *args]) == 0
     out = capsys.readouterr().out
-    assert "+++ b/" in out and 'actual = "error"' in out
+    assert f"+++ {exp / 'torch.toml'}" in out and 'actual = "error"' in out
     assert main(["gate", *args]) == 0
     suites = ET.parse(tmp_path / "reports" / "junit.xml").getroot()
     assert suites.get("tests") == str(len(ROWS)) and suites.get("failures") == "0"

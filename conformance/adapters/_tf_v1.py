@@ -37,6 +37,27 @@ _FLAG_ARGS: dict[str, dict[str, bool]] = {
 }
 
 
+LEGACY_LAYERS = "tf_keras.api._v1.keras.__internal__.legacy.layers"
+
+
+def v1_layers(tf: Any) -> Any:
+    """The module behind ``tf.compat.v1.layers``.
+
+    TensorFlow binds that name when ``tensorflow`` is first imported: to
+    ``tf_keras`` if ``TF_USE_LEGACY_KERAS=1`` was set by then, else to Keras 3,
+    which has no TF1 layers. When TensorFlow was imported earlier in the
+    process (by another adapter or a test), fall back to the very module the
+    legacy routing would give (the functions are the same objects).
+    """
+    try:
+        tf.compat.v1.layers.batch_normalization  # noqa: B018
+    except (AttributeError, ImportError):
+        import importlib
+
+        return importlib.import_module(LEGACY_LAYERS)
+    return tf.compat.v1.layers
+
+
 def takes_fused_path(case: Case) -> bool:
     """Whether the layer picks ``FusedBatchNormV3`` (channel axis is always 1 or last here)."""
     return len(case.shape) in (4, 5) and case.dtype != "float64"
@@ -64,17 +85,18 @@ class _GraphBN:
 
     def __init__(self, tf: Any, case: Case, with_update_ops: bool) -> None:
         v1 = tf.compat.v1
+        layers = v1_layers(tf)
         kwargs = _layer_kwargs(case)
         self.graph = tf.Graph()
         with self.graph.as_default(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "`tf.layers...` is deprecated" UserWarnings
             self.x = v1.placeholder(case.dtype, shape=case.shape)
-            self.y_train = v1.layers.batch_normalization(self.x, training=True, name="bn",
+            self.y_train = layers.batch_normalization(self.x, training=True, name="bn",
                                                          **kwargs)
-            self.y_eval = v1.layers.batch_normalization(self.x, training=False, name="bn",
+            self.y_eval = layers.batch_normalization(self.x, training=False, name="bn",
                                                         reuse=True, **kwargs)
             update_ops = v1.get_collection(v1.GraphKeys.UPDATE_OPS)
-            self.frozen = v1.layers.batch_normalization(self.x, training=True, trainable=False,
+            self.frozen = layers.batch_normalization(self.x, training=True, trainable=False,
                                                         name="bn_frozen", **kwargs)
             loss = tf.reduce_sum(self.y_train)
             variables = v1.trainable_variables()

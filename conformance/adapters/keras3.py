@@ -217,12 +217,12 @@ class FitBatchNorm(Implementation):
             layer.moving_mean.assign(np.zeros(case.channels, layer.moving_mean.dtype))
             layer.moving_variance.assign(np.ones(case.channels, layer.moving_variance.dtype))
             _set_affine(layer, inputs)
-            rms, rvs = [], []
+            rms: list[np.ndarray] = []
+            rvs: list[np.ndarray] = []
 
-            def record(batch: int, logs: Any) -> None:  # noqa: ARG001  (callback signature)
-                rm, rv = _running(layer)
-                rms.append(rm)
-                rvs.append(rv)
+            def record(batch: int, logs: Any) -> None:  # keras calls it with these names
+                rms.append(_np(layer.moving_mean).copy())
+                rvs.append(_np(layer.moving_variance).copy())
 
             # All training batches in order, one fit step each; statistics are read
             # after every step. A tf.data pipeline (rather than arrays) keeps fit

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from conformance.adapters._tf_common import quiet_tensorflow, seed_tensorflow
-from conformance.adapters._tf_v1 import V1_BN, V1LayersBatchNorm
+from conformance.adapters._tf_v1 import V1_BN, V1LayersBatchNorm, v1_layers
 from conformance.adapters.base import Adapter, DocClaim, Implementation, Outputs, Unsupported
 from conformance.adapters.documented import signature_default, verified_claims
 from conformance.cases.model import Case
@@ -203,7 +203,7 @@ class TfDropout(Implementation):
             return {"y_train": _np(y)}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "`tf.layers.dropout` is deprecated"
-            fn = tf.compat.v1.layers.dropout
+            fn = v1_layers(tf).dropout
             return {"y_train": _np(fn(x, rate=rate, noise_shape=noise, training=True)),
                     "y_eval": _np(fn(x, rate=rate, noise_shape=noise, training=False))}
 
@@ -214,7 +214,7 @@ class TensorflowAdapter(Adapter):
     def load(self) -> None:
         # tf.compat.v1.layers exists only when routed to tf_keras (Keras 3 has no TF1 API).
         tf = quiet_tensorflow(legacy_keras=True)
-        tf.compat.v1.layers.batch_normalization  # noqa: B018  (fail here, not per case)
+        v1_layers(tf).batch_normalization  # noqa: B018  (fail here, not per case)
 
     def version(self) -> str:
         return str(_tf().__version__)
@@ -239,9 +239,9 @@ class TensorflowAdapter(Adapter):
                               "epsilon_default"),
             signature_default(FUSED, tf.compat.v1.nn.fused_batch_norm,
                               "exponential_avg_factor", "momentum_default"),
-            signature_default(V1_BN, tf.compat.v1.layers.batch_normalization, "momentum",
+            signature_default(V1_BN, v1_layers(tf).batch_normalization, "momentum",
                               "momentum_default"),
-            signature_default(V1_BN, tf.compat.v1.layers.batch_normalization, "epsilon",
+            signature_default(V1_BN, v1_layers(tf).batch_normalization, "epsilon",
                               "epsilon_default"),
         ]
         return [c for c in claims if c is not None] + verified_claims("tensorflow")

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from conformance.bench.measure import Measured, count_results, measure
 from conformance.bench.table import (
@@ -55,28 +57,53 @@ def _conformance(python: str, *args: str) -> list[str]:
     return [python, "-m", "conformance", *args]
 
 
-def bench_framework(framework: str, python: str, cases: Path, work: Path) -> Row:
-    """The worker alone (serially, no contention from other workers), then its floor."""
-    out = work / "single"
-    shutil.rmtree(out / "x", ignore_errors=True)
-    suite = measure(_conformance(python, "worker", "--framework", framework,
-                                 "--cases", str(cases), "--out", str(out)),
-                    log=work / f"{framework}.log")
-    if suite.returncode == 3 or not suite.ok:
-        why = "adapter or framework does not load" if suite.returncode == 3 else \
-            f"worker exited {suite.returncode}"
-        return Row(framework, error=f"{why} (see {work / (framework + '.log')})")
-    row = Row(framework, cases=_manifest_size(cases), results=count_results(out, framework),
-              suite_s=suite.wall_s, suite_mb=suite.maxrss_mb)
+def floor(framework: str, python: str, cases: Path, work: Path) -> tuple[Measured, float] | None:
+    """The floor script of ``framework`` run alone: (measurement, its import seconds)."""
     module = floor_module(framework)
     if module is None:
-        return row
-    floor = measure([python, "-m", module, "--cases", str(cases)], log=work / f"{framework}.log")
-    info = _last_json(floor)
-    if not floor.ok or info is None:
-        return row
-    return Row(framework, info["import_s"], row.cases, row.results, row.suite_s, row.suite_mb,
-               floor.wall_s, floor.maxrss_mb)
+        return None
+    m = measure([python, "-m", module, "--cases", str(cases)], log=work / f"floor-{framework}.log")
+    info = _last_json(m)
+    return (m, float(info["import_s"])) if m.ok and info is not None else None
+
+
+def suite_rows(matrix: Measured, runs: Path, cases: Path, envs: dict[str, str],
+               floors: dict[str, tuple[Measured, float] | None]) -> list[Row]:
+    """Per framework: wall time as the orchestrator printed it, peak memory from the
+    worker's end record, checks from its results, beside the floor."""
+    walls = {m.group(1): float(m.group(2))
+             for m in re.finditer(r"^(\S+)\s+([\d.]+) s\b", matrix.stdout, re.MULTILINE)}
+    rows = []
+    for env in ENVIRONMENTS:
+        for fw in env.frameworks:
+            if envs[env.name].startswith("!"):
+                rows.append(Row(fw, error=f"environment {env.name}: {envs[env.name][1:]}"))
+                continue
+            header, end = _header_end(runs, fw)
+            if header is None or "error" in header or fw not in walls:
+                err = (header or {}).get("error", {})
+                rows.append(Row(fw, error=f"adapter does not load: {err.get('type', '?')}: "
+                                          f"{err.get('message', 'no run')}"))
+                continue
+            fl = floors.get(fw)
+            rows.append(Row(fw, fl[1] if fl else None, _manifest_size(cases),
+                            count_results(runs, fw), walls[fw],
+                            end["maxrss_kb"] / 1024 if end and "maxrss_kb" in end else None,
+                            fl[0].wall_s if fl else None, fl[0].maxrss_mb if fl else None))
+    return rows
+
+
+def _header_end(runs: Path, framework: str) -> tuple[dict[str, Any] | None,
+                                                     dict[str, Any] | None]:
+    header = end = None
+    for path in sorted(runs.glob(f"{framework}-*/results.jsonl")):
+        for line in path.read_text().splitlines():
+            rec = json.loads(line) if line.strip() else {}
+            if rec.get("kind") == "header" and header is None:
+                header = rec
+            elif rec.get("kind") == "end":
+                end = rec
+    return header, end
 
 
 def _last_json(m: Measured) -> dict[str, float] | None:
@@ -156,21 +183,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     cases = work / "cases-1x"
     generate(cases, 1)
 
-    print("== per framework (worker alone vs bare-loop floor; times include interpreter "
-          "start and import) ==")
-    print(HEADER)
-    rows: list[Row] = []
+    floors: dict[str, tuple[Measured, float] | None] = {}
     for env in ENVIRONMENTS:
         for fw in env.frameworks:
-            python = envs[env.name]
-            row = (Row(fw, error=f"environment {env.name}: {python[1:]}")
-                   if python.startswith("!") else bench_framework(fw, python, cases, work))
-            rows.append(row)
-            print(format_row(row), flush=True)
-
+            if not envs[env.name].startswith("!"):
+                floors[fw] = floor(fw, envs[env.name], cases, work)
     matrix = run_matrix(envs, cases, work / "runs-1x")
-    print(f"\n== default matrix, all frameworks, conformance run --jobs 2 ==\n"
-          f"  {matrix_verdict(matrix.wall_s, rows)}")
+    rows = suite_rows(matrix, work / "runs-1x", cases, envs, floors)
+    print("== default matrix: conformance run --jobs 2, all frameworks; floors run alone ==")
+    print("   (times include interpreter start and import; n.a. = no floor script yet)")
+    print(HEADER)
+    for row in rows:
+        print(format_row(row))
+    print(f"  {matrix_verdict(matrix.wall_s, rows)}")
     rep1 = report(work / "runs-1x", cases, work / "report-1x")
     print(report_line("default matrix", rep1.wall_s, REPORT_TARGET_S))
 

@@ -180,6 +180,12 @@ def analyze(runs: list[Run], cases: Mapping[str, Case], cases_dir: Path) -> Anal
     results: list[dict[str, Any]] = []
     rows: list[RowReport] = []
     for run in runs:
+        if run.error:  # the framework never ran: one ERROR row says why
+            results.append({
+                "framework": run.framework, "framework_version": run.version,
+                "implementation": "*", "op": "*", "mode": "*", "case_id": "*",
+                "check": "import", "status": Status.ERROR.value, "max_abs_err": "",
+                "max_rel_err": "", "tolerance": "", "detail": run.error})
         groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         for r in run.results:
             groups[(r["implementation"], r["op"])].append(r)
