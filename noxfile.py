@@ -174,7 +174,7 @@ for _env in FRAMEWORK_ENVS:
 def tests(session: nox.Session) -> None:
     """The suite's own tests (no framework needed), then ruff and mypy."""
     session.install(*ORCHESTRATION)
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test]", "playwright")
     session.run("pytest", "-m", "not framework", *session.posargs)
     session.run("ruff", "check", "conformance", "tests", "noxfile.py")
     session.run("mypy")

@@ -232,6 +232,8 @@ def classify_batch_one(e: Evidence, status: str, error: str) -> Finding:
     """What a training step does on a batch of one sample with nothing else to reduce."""
     if status == "error":
         return Finding("batch_size_one_training", "error", [e.case.id], note=error[:200])
+    if "y_train" not in e.outputs:
+        return Finding("batch_size_one_training", "not_measured", note="no training output")
     y = np.asarray(e.outputs["y_train"][0], dtype=np.float64)
     x = np.asarray(e.inputs["train"][0], dtype=np.float64)
     beta = np.broadcast_to(np.asarray(e.inputs["beta"], dtype=np.float64), y.shape)
