@@ -36,8 +36,8 @@ FRAMEWORK_ENVS = [e for e in ENVIRONMENTS if e.packages]
 
 
 def _build(session: nox.Session, packages: tuple[str, ...]) -> None:
-    session.install(*packages)
-    session.install("--no-deps", "-e", ".")
+    # One resolve: the framework pins and the suite's own needs (numpy) must agree.
+    session.install(*packages, "-e", ".")
 
 
 def _make_build(name: str, packages: tuple[str, ...]) -> None:
