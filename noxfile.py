@@ -92,6 +92,23 @@ def update_expectations(session: nox.Session) -> None:
                 "reports/discrepancies.csv", "--expectations", EXPECTATIONS, *session.posargs)
 
 
+@nox.session(python=PYTHON, requires=[f"env-{e.name}" for e in FRAMEWORK_ENVS])
+def bench(session: nox.Session) -> None:
+    """Suite vs bare-loop floor per framework, growth 1x/4x/16x, report and nox timings.
+
+    `nox -s bench -- --scratch` also times `nox -s conformance` from scratch (slow).
+    """
+    session.install(*ORCHESTRATION)
+    session.install("--no-deps", "-e", ".")
+    args = ["--env", f"numpy={Path(session.bin) / 'python'}"]
+    for env in FRAMEWORK_ENVS:
+        marker = MARKERS / f"{env.name}.txt"
+        target = marker.read_text().strip() if marker.exists() else "!not built"
+        args += ["--env", f"{env.name}={target}"]
+    session.run("python", "-m", "conformance.bench", *args, "--nox", "--nox-python",
+                sys.executable, *session.posargs)
+
+
 def _venv(session: nox.Session, path: Path, packages: tuple[str, ...]) -> str:
     """A plain venv with ``packages`` and the suite, rebuilt only when the list changes."""
     python = path / "bin" / "python"

@@ -282,9 +282,11 @@ def cmd_diff(args: argparse.Namespace) -> int:
     d = diff(load_side(args.a, cases, args.cases), load_side(args.b, cases, args.cases), cases)
     print(format_table(d))
     write_text_atomic(args.out / "diff.csv", to_csv(d))
+    section = render_diff_section(d)
     write_text_atomic(args.out / "diff.html",
-                      "<!doctype html><meta charset='utf-8'><title>Upgrade diff</title>"
-                      + render_diff_section(d))
+                      "<!doctype html><meta charset='utf-8'><title>Upgrade diff</title>" + section)
+    # The main report embeds the latest diff as its "Upgrade check" section.
+    write_text_atomic(args.out / "section.html", section)
     print(f"  wrote {args.out / 'diff.csv'} and {args.out / 'diff.html'}")
     return 1 if d.changed else 0
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ from conformance.runner import RESULTS
 
 # Outputs drawn from the framework's random stream: only kept elements are compared.
 _STOCHASTIC = frozenset({("dropout", "y_train")})
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # Keras colours its exception messages
 _KIND_ORDER = {"behaviour": 0, "removed": 1, "added": 2, "status": 3, "drift": 4, "mask": 5}
 DIFF_COLUMNS = ("kind", "regression", "framework", "implementation", "subject", "before",
                 "after", "detail")
@@ -143,7 +145,8 @@ def _output_rows(a: Side, b: Side, frameworks: set[str],
         sa, sb = a_rec["status"], b_rec["status"]
         if sa != sb:
             reason = b_rec.get("reason") or (b_rec.get("error") or {}).get("message", "")
-            rows.append(DiffRow("status", fw, impl, case_id, sa, sb, str(reason)[:200],
+            reason = _ANSI.sub("", str(reason)).strip()
+            rows.append(DiffRow("status", fw, impl, case_id, sa, sb, reason[:200],
                                 regression=sa == "ok"))
             continue
         case = cases.get(case_id)

@@ -142,7 +142,9 @@ class V1LayersBatchNorm(Implementation):
     """``tf.compat.v1.layers.batch_normalization`` with or without its UPDATE_OPS."""
 
     def __init__(self, op: str, with_update_ops: bool) -> None:
-        super().__init__(V1_BN, op)
+        # Distinct names: the loader keys results by (case, name, op).
+        mode = "with_update_ops" if with_update_ops else "without_update_ops"
+        super().__init__(f"{V1_BN}[{mode}]", op)
         self.with_update_ops = with_update_ops
 
     def qualify(self, case: Case) -> str:
@@ -150,7 +152,7 @@ class V1LayersBatchNorm(Implementation):
         if takes_fused_path(case):
             parts.append("fused")
         parts += [f"{k}=False" for k in sorted(_FLAG_ARGS.get(str(case.get("flags")), {}))]
-        return f"{self.name}[{','.join(parts)}]"
+        return f"{V1_BN}[{','.join(parts)}]"
 
     def supports(self, case: Case) -> str | None:
         if case.get("momentum") == "none":

@@ -8,8 +8,9 @@ Two paths through ``keras.layers.BatchNormalization`` get their own rows:
 * ``[fit]``: the layer inside a one-layer ``keras.Sequential`` trained by
   ``model.fit`` (SGD with learning rate 0, ``batch_size`` = the case batch,
   ``shuffle=False``, one step per training batch) and evaluated by
-  ``model.predict``. Data goes in as a ``tf.data.Dataset``: given arrays, ``fit``
-  casts every float array that is not ``floatx`` to ``floatx``
+  ``model.predict``; ``y_train`` is captured by a metric that stores ``y_pred``.
+  Data goes in as a ``tf.data.Dataset``: given arrays, ``fit`` casts every float
+  array that is not ``floatx`` to ``floatx``
   (keras/src/trainers/data_adapters/array_slicing.py, "Normalize floats to
   floatx"). The row also sets ``keras.config.set_floatx(case.dtype)`` while it
   runs, as a user training a float64 model does.
@@ -21,6 +22,7 @@ float32 layer would silently cast float64 input to float32.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -164,6 +166,28 @@ def _step(tf: Any, layer: Any, x: np.ndarray) -> Any:
     return y
 
 
+@functools.cache
+def _output_probe_class() -> Any:
+    """A metric that keeps the model's last training-step output, so the ``[fit]`` row
+    can report ``y_train``: ``fit`` exposes only losses and metrics, and a metric
+    sees ``y_pred`` exactly as the compiled train step computed it."""
+    keras = _keras()
+
+    class LastOutput(keras.metrics.Metric):  # type: ignore[misc,name-defined]
+        def __init__(self, shape: tuple[int, ...], dtype: str) -> None:
+            super().__init__(name="last_output", dtype=dtype)
+            self.value = self.add_variable(shape=shape, initializer="zeros", dtype=dtype,
+                                           name="value")
+
+        def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+            self.value.assign(keras.ops.cast(y_pred, self.value.dtype))
+
+        def result(self) -> Any:
+            return keras.ops.sum(self.value) * 0
+
+    return LastOutput
+
+
 @contextlib.contextmanager
 def _floatx(dtype: str) -> Iterator[None]:
     keras = _keras()
@@ -185,17 +209,16 @@ class FitBatchNorm(Implementation):
 
     def __init__(self, name: str, op: str) -> None:
         super().__init__(name, op)
-        self._models: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+        self._models: dict[tuple[Any, ...], tuple[Any, Any, Any]] = {}
 
     def qualify(self, case: Case) -> str:
-        q = _flag_qualifier(case)
-        return f"{self.name}[fit{',' + q if q else ''}]"
+        return self.name
 
     def supports(self, case: Case) -> str | None:
         return "Keras has no cumulative-average momentum" if case.get("momentum") == "none" \
             else None
 
-    def _model(self, case: Case) -> tuple[Any, Any]:
+    def _model(self, case: Case) -> tuple[Any, Any, Any]:
         keras = _keras()
         kwargs = _bn_kwargs(case)
         key = (case.shape, tuple(sorted(kwargs.items())))
@@ -203,8 +226,10 @@ class FitBatchNorm(Implementation):
             layer = keras.layers.BatchNormalization(**kwargs)
             model = keras.Sequential([keras.Input(shape=case.shape[1:], dtype=case.dtype),
                                       layer])
-            model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss="mse")
-            self._models[key] = (model, layer)
+            probe = _output_probe_class()(case.shape, case.dtype)
+            model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss="mse",
+                          metrics=[probe])
+            self._models[key] = (model, layer, probe)
         return self._models[key]
 
     def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
@@ -213,14 +238,16 @@ class FitBatchNorm(Implementation):
         keras = _keras()
         size, train = case.shape[0], inputs["train"]
         with _floatx(case.dtype):
-            model, layer = self._model(case)
+            model, layer, probe = self._model(case)
             layer.moving_mean.assign(np.zeros(case.channels, layer.moving_mean.dtype))
             layer.moving_variance.assign(np.ones(case.channels, layer.moving_variance.dtype))
             _set_affine(layer, inputs)
+            ys: list[np.ndarray] = []
             rms: list[np.ndarray] = []
             rvs: list[np.ndarray] = []
 
             def record(batch: int, logs: Any) -> None:  # keras calls it with these names
+                ys.append(_np(probe.value).copy())
                 rms.append(_np(layer.moving_mean).copy())
                 rvs.append(_np(layer.moving_variance).copy())
 
@@ -235,8 +262,8 @@ class FitBatchNorm(Implementation):
                                    .batch(size), verbose=0)
         if len(rms) != len(train):
             raise RuntimeError(f"fit ran {len(rms)} steps for {len(train)} batches")
-        return {"running_mean": np.stack(rms), "running_var": np.stack(rvs),
-                "y_eval": np.asarray(y_eval)}
+        return {"y_train": np.stack(ys), "running_mean": np.stack(rms),
+                "running_var": np.stack(rvs), "y_eval": np.asarray(y_eval)}
 
 
 class KerasDropout(Implementation):
@@ -285,7 +312,8 @@ class KerasAdapter(Adapter):
     def implementations(self) -> Sequence[Implementation]:
         return [
             DirectBatchNorm(BN, "batchnorm"),
-            FitBatchNorm(BN, "batchnorm"),
+            # Its own name: the loader keys results by (case, name, op).
+            FitBatchNorm(f"{BN}[fit]", "batchnorm"),
             DirectBatchNorm(BN, "centering"),
             DirectBatchNorm(CENTERING, "centering"),
             KerasDropout(DROPOUT, "dropout"),

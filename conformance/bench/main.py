@@ -141,9 +141,9 @@ def report(runs: Path, cases: Path, out: Path) -> Measured:
                                 str(cases), "--out", str(out)))
 
 
-def time_nox(scratch: bool) -> Measured:
+def time_nox(python: str, scratch: bool) -> Measured:
     """``nox -s conformance`` here (environments reused), or in a fresh copy of the tree."""
-    cmd = [sys.executable, "-m", "nox", "-s", "conformance"]
+    cmd = [python, "-m", "nox", "-s", "conformance"]
     if not scratch:
         return measure(cmd, cwd=ROOT)
     with tempfile.TemporaryDirectory(prefix="conformance-scratch-") as tmp:
@@ -165,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--growth-envs", default="numpy,torch",
                    help="environments of the growth runs (the slow ones make 16x long)")
     p.add_argument("--nox", action="store_true", help="time `nox -s conformance` (envs built)")
+    p.add_argument("--nox-python", default=sys.executable, help="the python that has nox")
     p.add_argument("--scratch", action="store_true",
                    help="also time `nox -s conformance` building every env from scratch (slow)")
     args = p.parse_args(argv)
@@ -206,20 +207,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         cdir = cases if scale == 1 else work / f"cases-{scale}x"
         if scale != 1:
             generate(cdir, scale)
-        m = run_matrix(growth, cdir, work / f"runs-{scale}x")
+        m = run_matrix(growth, cdir, work / f"growth-{scale}x")
         n = _manifest_size(cdir)
         print(growth_line(scale, n, m.wall_s, base), flush=True)
         base = base or (n, m.wall_s)
     top = max(scales)
-    rep = report(work / f"runs-{top}x", cases if top == 1 else work / f"cases-{top}x",
+    rep = report(work / f"growth-{top}x", cases if top == 1 else work / f"cases-{top}x",
                  work / f"report-{top}x")
     print(report_line(f"{top}x ({', '.join(growth)})", rep.wall_s))
 
     if args.nox or args.scratch:
         print("\n== nox -s conformance ==")
-        reuse = time_nox(scratch=False)
+        reuse = time_nox(args.nox_python, scratch=False)
         print(f"  environments reused   {reuse.wall_s:8.1f}s  rc={reuse.returncode}")
         if args.scratch:
-            fresh = time_nox(scratch=True)
+            fresh = time_nox(args.nox_python, scratch=True)
             print(f"  built from scratch    {fresh.wall_s:8.1f}s  rc={fresh.returncode}")
     return 0

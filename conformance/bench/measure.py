@@ -37,7 +37,9 @@ def measure(cmd: Sequence[str], cwd: Path | None = None,
     try:
         proc = subprocess.Popen(list(cmd), cwd=cwd, env=full_env, stdout=subprocess.PIPE,
                                 stderr=err, text=True)
-        out = proc.stdout.read() if proc.stdout else ""
+        assert proc.stdout is not None  # stdout=PIPE
+        with proc.stdout as fh:
+            out = fh.read()
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
     finally:

@@ -102,6 +102,9 @@ def _bn_momentum() -> Iterator[Case]:
     for momentum in (0.0, 0.1, 0.5, 0.9, 0.99, 1.0, "none"):
         yield _bn("bn_momentum", momentum=momentum, dtype="float64", steps=4,
                   note=f"momentum {momentum}")
+    for rank in (2, 3, 5):  # every rank-specific API gets an explicit momentum to interpret
+        yield _bn("bn_momentum", momentum=0.2, dtype="float64", steps=3, rank=rank,
+                  note=f"momentum 0.2 at rank {rank}")
 
 
 @family
@@ -153,6 +156,11 @@ def _dropout() -> Iterator[Case]:
     for noise in ((32, 1, 16), (1, 64, 1)):
         yield case("do_noise_shape", (32, 64, 16), 0.5, noise_shape=noise,
                    note=f"mask broadcast over noise_shape {noise}")
+    # Channel ("spatial") dropout: one draw per sample and channel, channels last.
+    for shape in ((16, 12, 32), (8, 6, 6, 32), (4, 4, 4, 4, 32)):
+        noise = (shape[0], *([1] * (len(shape) - 2)), shape[-1])
+        yield case("do_spatial", shape, 0.5, noise_shape=noise,
+                   note=f"whole channels dropped: noise_shape {noise}")
 
 
 @family

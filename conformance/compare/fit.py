@@ -85,12 +85,17 @@ def marginal(scored: Sequence[tuple[Candidate, Score]], behaviour: str, actual_k
     best_cand, best = scored[0]
     value = render(best_cand[actual_key])
     others = [s for v, s in best_by_value.items() if v != value]
-    if others and all(s.key() == best.key() for s in others):
+    tied = sorted(v for v, s in best_by_value.items() if v != value and s.key() == best.key())
+    if tied:
         return Finding(behaviour, "inconclusive", [], residuals,
-                       "every candidate value fits the same cases")
+                       f"the cases cannot tell {', '.join([value, *tied])} apart")
     if best.fits == 0:
         return Finding(behaviour, "inconclusive", [], residuals,
                        "no candidate convention fits any evidence case")
+    if 2 * best.fits < best.total:
+        return Finding(behaviour, "inconclusive", list(best.fitting_cases)[:6], residuals,
+                       f"the best candidate ({value}) fits only {best.fits}/{best.total} cases: "
+                       "the implementation computes something outside the convention space")
     runner_up = set().union(*(set(s.fitting_cases) for s in others)) if others else set()
     decisive = [c for c in best.fitting_cases if c not in runner_up]
     evidence = (decisive or list(best.fitting_cases))[:6]

@@ -286,6 +286,9 @@ def infer_batchnorm(ev: Sequence[Evidence], failed: Mapping[str, tuple[str, str]
         str(first_best.get("epsilon_placement", "inside_sqrt")),
         bool(first_best.get("gamma_applied", True)),
         str(first_best.get("normalize_variance", "biased")))
+    if first and first[0][1].total and 2 * first[0][1].fits < first[0][1].total:
+        eps_finding = Finding("epsilon_default", "inconclusive", note=(
+            "the training output fits no epsilon formula, so epsilon cannot be read off it"))
     if eps_finding.actual not in ("not_measured", "inconclusive"):
         inf.e_default = float(eps_finding.actual)
     training = inf.fit_training()
@@ -306,7 +309,11 @@ def infer_batchnorm(ev: Sequence[Evidence], failed: Mapping[str, tuple[str, str]
     fixed = {k: best[k] for k in conv_keys if k in best}
     findings.append(marginal(inf.fit_inference(fixed), "inference_statistics",
                              "inference_statistics"))
-    findings.append(inf.estimate_momentum_default(str(mconv.get("momentum_convention"))))
+    if means and means[0][0].get("stats_update_trigger") == "never":
+        findings.append(Finding("momentum_default", "not_measured",
+                                note="the running statistics never change"))
+    else:
+        findings.append(inf.estimate_momentum_default(str(mconv.get("momentum_convention"))))
     findings.append(eps_finding)
     findings.append(_trigger(normal))
     ones = [cid for cid, c in cases.items() if c.op == "batchnorm" and _reduce(c) == 1]

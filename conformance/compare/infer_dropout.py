@@ -97,6 +97,9 @@ def infer_dropout(ev: Sequence[Evidence], failed: Mapping[str, tuple[str, str]],
                 if r <= 1:
                     fits[conv].append(e.case.id)
         n = len([e for e in inner if key in e.outputs])
+        if n == 0:
+            findings.append(Finding(behaviour, "not_measured", note="no case with 0 < rate < 1"))
+            continue
         best = max(conventions, key=lambda c: (len(fits[c]), -worst[c]))
         value = best if fits[best] else "inconclusive"
         still_dropping = [e.case.id for e in inner

@@ -64,7 +64,8 @@ def _porting(data: ReportData) -> str:
             + "".join(exports))
 
 
-def render(analysis: Analysis) -> str:
+def render(analysis: Analysis, upgrade_section: str = "") -> str:
+    """The whole page; ``upgrade_section`` is the escaped HTML of the latest upgrade diff."""
     data = ReportData(analysis)
     details: list[str] = []
     tables = "".join(op_table(data, op, details) for op in OPS)
@@ -83,7 +84,8 @@ def render(analysis: Analysis) -> str:
         f"<h2>Running statistics over training steps</h2>{trajectories(data)}"
         f"<h2>Error distribution</h2>{error_strips(data)}"
         f"<h2>Porting batch norm between frameworks</h2>{_porting(data)}"
-        "<aside id='panel' hidden><button class='close' type='button'>close ✕</button>"
+        + (f"<h2 id='upgrade'>Upgrade check</h2>{upgrade_section}" if upgrade_section else "")
+        + "<aside id='panel' hidden><button class='close' type='button'>close ✕</button>"
         "<div id='panel-body'></div></aside>"
         f"<div id='details' hidden>{''.join(details)}</div>"
         f"<script>{JS}</script></body></html>")
@@ -91,5 +93,7 @@ def render(analysis: Analysis) -> str:
 
 def write_html(analysis: Analysis, out: Path) -> Path:
     path = out / "index.html"
-    write_text_atomic(path, render(analysis))
+    section = out / "upgrade" / "section.html"
+    upgrade = section.read_text(encoding="utf-8") if section.exists() else ""
+    write_text_atomic(path, render(analysis, upgrade))
     return path

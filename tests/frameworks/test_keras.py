@@ -32,8 +32,8 @@ def adapter() -> KerasAdapter:
 
 
 def _impl(adapter: KerasAdapter, op: str, name: str, fit: bool = False) -> Implementation:
-    return next(i for i in adapter.implementations() if i.op == op and i.name == name
-                and (type(i).__name__ == "FitBatchNorm") == fit)
+    return next(i for i in adapter.implementations() if i.op == op
+                and i.name == (f"{name}[fit]" if fit else name))
 
 
 def _case(family: str, **params: object) -> Case:
@@ -47,6 +47,11 @@ def _expected(case: Case, inputs: dict[str, np.ndarray],
     eps = 1e-3 if case.get("epsilon") == "default" else float(case.get("epsilon"))  # type: ignore[arg-type]
     return bn.sequence(inputs["train"], inputs["eval"], case.channel_axis, inputs["gamma"],
                        inputs["beta"], momentum, eps, conv)
+
+
+def test_names_are_unique_per_op(adapter: KerasAdapter) -> None:
+    keys = [(i.name, i.op) for i in adapter.implementations()]
+    assert len(keys) == len(set(keys))
 
 
 def test_every_claim_quote_is_in_the_installed_docstring(adapter: KerasAdapter) -> None:

@@ -35,8 +35,8 @@ def adapter() -> TensorflowAdapter:
 
 def _impl(adapter: TensorflowAdapter, name: str, op: str = "batchnorm",
           update_ops: bool = True) -> Implementation:
-    return next(i for i in adapter.implementations() if i.name == name and i.op == op
-                and getattr(i, "with_update_ops", True) == update_ops)
+    return next(i for i in adapter.implementations() if i.name.split("[")[0] == name
+                and i.op == op and getattr(i, "with_update_ops", True) == update_ops)
 
 
 def _case(family: str, **params: object) -> Case:
@@ -48,6 +48,11 @@ def _expected(case: Case, inputs: dict[str, np.ndarray], momentum: float,
               conv: bn.Conventions) -> dict[str, np.ndarray]:
     return bn.sequence(inputs["train"], inputs["eval"], case.channel_axis, inputs["gamma"],
                        inputs["beta"], momentum, 1e-3, conv)
+
+
+def test_names_are_unique_per_op(adapter: TensorflowAdapter) -> None:
+    keys = [(i.name, i.op) for i in adapter.implementations()]
+    assert len(keys) == len(set(keys))
 
 
 def test_every_claim_quote_is_in_the_installed_docstring(adapter: TensorflowAdapter) -> None:
