@@ -262,6 +262,10 @@ def run_worker(framework: str, cases_dir: Path, out_root: Path, *, resume: bool 
     else:
         writer.echo_only({**header(adapter, version), "resumed": True})
     impls = adapter.implementations()
+    names = [(i.name, i.op) for i in impls]
+    if len(set(names)) != len(names):  # results are keyed by (case, name, op)
+        dup = next(n for n in names if names.count(n) > 1)
+        raise ValueError(f"{framework} adapter registers {dup[0]} ({dup[1]}) twice")
     for case in cases:
         todo = [i for i in impls if i.op == case.op and (case.id, i.name, case.op) not in done]
         if not todo:
