@@ -24,8 +24,9 @@ class Row:
     error: str = ""
 
 
-def _f(value: float | None, fmt: str) -> str:
-    return "n.a." if value is None else format(value, fmt)
+def _f(value: float | None, fmt: str, unit: str = "") -> str:
+    width = int("".join(ch for ch in fmt.partition(".")[0] if ch.isdigit()) or 0) + len(unit)
+    return ("n.a." if value is None else format(value, fmt) + unit).rjust(width)
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
@@ -40,10 +41,10 @@ def format_row(r: Row) -> str:
     if r.error:
         return f"{r.framework:<11} ERROR {r.error[:100]}"
     per_s = None if r.cases is None or not r.suite_s else r.cases / r.suite_s
-    return (f"{r.framework:<11} {_f(r.import_s, '6.2f')}s {_f(r.cases, 'd'):>6} "
-            f"{_f(r.results, 'd'):>7} {_f(r.suite_s, '7.2f')}s {_f(per_s, '7.1f')} "
-            f"{_f(r.suite_mb, '7.0f')} {_f(r.floor_s, '7.2f')}s {_f(r.floor_mb, '8.0f')} "
-            f"{_f(ratio(r.suite_s, r.floor_s), '7.2f')}x")
+    return (f"{r.framework:<11} {_f(r.import_s, '6.2f', 's')} {_f(r.cases, '6d')} "
+            f"{_f(r.results, '7d')} {_f(r.suite_s, '7.2f', 's')} {_f(per_s, '7.1f')} "
+            f"{_f(r.suite_mb, '7.0f')} {_f(r.floor_s, '7.2f', 's')} {_f(r.floor_mb, '8.0f')} "
+            f"{_f(ratio(r.suite_s, r.floor_s), '7.2f', 'x')}")
 
 
 def matrix_verdict(matrix_s: float, rows: Sequence[Row]) -> str:

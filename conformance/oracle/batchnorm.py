@@ -136,9 +136,9 @@ def sequence(train: np.ndarray, evaluate: np.ndarray, channel_axis: int, gamma: 
     rv = np.full(c, init_var, dtype=np.float64)
     ys, rms, rvs = [], [], []
     for step, x in enumerate(train, start=1):
-        ys.append(training_output(x, channel_axis, eps, gamma, beta, conv))
+        mean, var, n = moments = batch_moments(x, channel_axis)  # once per step, not twice
+        ys.append(training_output(x, channel_axis, eps, gamma, beta, conv, moments))
         if conv.stats_update_trigger != "never":
-            mean, var, n = batch_moments(x, channel_axis)
             rm = update(rm, mean, momentum, step, conv.momentum_convention)
             if conv.running_variance_update != "not_updated":
                 v = unbias(var, n) if conv.running_variance_update == "unbiased" else var
