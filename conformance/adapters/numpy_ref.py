@@ -23,7 +23,7 @@ import numpy as np
 
 from conformance.adapters.base import Adapter, DocClaim, Implementation, Outputs
 from conformance.adapters.documented import verified_claims
-from conformance.cases.model import Case
+from conformance.cases.model import Case, epsilon_of, momentum_of
 from conformance.oracle import batchnorm as bn
 from conformance.oracle import dropout as do
 
@@ -46,18 +46,6 @@ _FLAGS = {
 }
 
 
-def case_momentum(case: Case, default: float) -> float | None:
-    m = case.get("momentum")
-    if m == "default":
-        return default
-    return None if m == "none" else float(m)  # type: ignore[arg-type]
-
-
-def case_epsilon(case: Case, default: float) -> float:
-    e = case.get("epsilon")
-    return default if e == "default" else float(e)  # type: ignore[arg-type]
-
-
 class OracleBatchNorm(Implementation):
     def qualify(self, case: Case) -> str:
         flags = case.get("flags")
@@ -66,12 +54,12 @@ class OracleBatchNorm(Implementation):
     def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
         conv = REFERENCE.with_(**_FLAGS.get(str(case.get("flags")), {}))
         out = bn.sequence(inputs["train"], inputs["eval"], case.channel_axis, inputs["gamma"],
-                          inputs["beta"], case_momentum(case, DEFAULT_MOMENTUM),
-                          case_epsilon(case, DEFAULT_EPSILON), conv)
+                          inputs["beta"], momentum_of(case, DEFAULT_MOMENTUM),
+                          epsilon_of(case, DEFAULT_EPSILON), conv)
         first = bn.sequence(inputs["train"][:1], inputs["eval"], case.channel_axis,
                             inputs["gamma"], inputs["beta"],
-                            case_momentum(case, DEFAULT_MOMENTUM),
-                            case_epsilon(case, DEFAULT_EPSILON), conv)
+                            momentum_of(case, DEFAULT_MOMENTUM),
+                            epsilon_of(case, DEFAULT_EPSILON), conv)
         out["mean_after_forward"] = first["running_mean"][0]
         out["mean_after_backward"] = first["running_mean"][0]
         return {k: v.astype(case.dtype) for k, v in out.items()}

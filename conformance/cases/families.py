@@ -157,10 +157,11 @@ def _dropout() -> Iterator[Case]:
         yield case("do_noise_shape", (32, 64, 16), 0.5, noise_shape=noise,
                    note=f"mask broadcast over noise_shape {noise}")
     # Channel ("spatial") dropout: one draw per sample and channel, channels last.
-    for shape in ((16, 12, 32), (8, 6, 6, 32), (4, 4, 4, 4, 32)):
-        noise = (shape[0], *([1] * (len(shape) - 2)), shape[-1])
-        yield case("do_spatial", shape, 0.5, noise_shape=noise,
-                   note=f"whole channels dropped: noise_shape {noise}")
+    spatial: tuple[tuple[int, ...], ...] = ((16, 12, 32), (8, 6, 6, 32), (4, 4, 4, 4, 32))
+    for sshape in spatial:
+        channel_mask = (sshape[0], *([1] * (len(sshape) - 2)), sshape[-1])
+        yield case("do_spatial", sshape, 0.5, noise_shape=channel_mask,
+                   note=f"whole channels dropped: noise_shape {channel_mask}")
 
 
 @family

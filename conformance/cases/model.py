@@ -118,6 +118,20 @@ class Case:
         return case
 
 
+def momentum_of(case: Case, default: float) -> float | None:
+    """The case's momentum argument; ``default`` stands for "pass nothing", None for "none"."""
+    m = case.get("momentum")
+    if m == "default":
+        return default
+    return None if m == "none" else float(m)  # type: ignore[arg-type]
+
+
+def epsilon_of(case: Case, default: float) -> float:
+    """The case's epsilon argument, ``default`` when the case passes none."""
+    e = case.get("epsilon")
+    return default if e == "default" else float(e)  # type: ignore[arg-type]
+
+
 def unit_roundoff(dtype: str) -> float:
     return float(np.finfo(np.dtype(dtype)).eps) / 2
 

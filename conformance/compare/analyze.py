@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.cases.model import Case
+from conformance.cases.model import Case, epsilon_of, momentum_of
 from conformance.cases.store import load_inputs
 from conformance.compare.errors import compare
 from conformance.compare.fit import Finding
@@ -23,10 +23,8 @@ from conformance.compare.infer_batchnorm import (
     FALLBACK_EPSILON,
     FALLBACK_MOMENTUM,
     Evidence,
-    epsilon_of,
     infer_batchnorm,
     infer_centering,
-    momentum_of,
 )
 from conformance.compare.infer_dropout import infer_dropout, mask_counts, rate_of
 from conformance.compare.load import Run

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from conformance.adapters.documented import format_number
-from conformance.cases.model import Case, Tolerance
+from conformance.cases.model import Case, Tolerance, epsilon_of, momentum_of
 from conformance.compare.errors import compare
 from conformance.compare.fit import Candidate, Finding, Score, fit, grid, marginal
 from conformance.oracle import batchnorm as bn
@@ -33,18 +33,6 @@ class Evidence:
     case: Case
     outputs: Mapping[str, np.ndarray]
     inputs: Mapping[str, np.ndarray]
-
-
-def momentum_of(case: Case, default: float) -> float | None:
-    m = case.get("momentum")
-    if m == "default":
-        return default
-    return None if m == "none" else float(m)  # type: ignore[arg-type]
-
-
-def epsilon_of(case: Case, default: float) -> float:
-    e = case.get("epsilon")
-    return default if e == "default" else float(e)  # type: ignore[arg-type]
 
 
 # Inference asks which formula an implementation follows, not how precisely: an

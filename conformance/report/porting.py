@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from conformance.cases.model import epsilon_of, momentum_of
 from conformance.compare.analyze import _conventions
 from conformance.compare.errors import compare
 from conformance.compare.infer_batchnorm import (
     FALLBACK_EPSILON,
     FALLBACK_MOMENTUM,
-    epsilon_of,
-    momentum_of,
 )
 from conformance.oracle import batchnorm as bn
 from conformance.report.data import UNMEASURED, Column, ReportData
