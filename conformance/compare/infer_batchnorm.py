@@ -341,9 +341,13 @@ def infer_centering(ev: Sequence[Evidence], documented: Mapping[str, str]) -> li
     # The running-mean convention is not a centering behaviour, but the checks need it.
     means = inf.fit_running("running_mean", {"momentum_convention": bn.MOMENTUM_CONVENTIONS}, {})
     convention = marginal(means, "momentum_convention", "momentum_convention")
+    mconv = means[0][0] if means else {"momentum_convention": "weight_on_old"}
+    var_fit = inf.fit_running("running_var", {"running_variance_update":
+                                              bn.RUNNING_VARIANCE_UPDATES}, mconv)
     return [marginal(scored, "variance_normalized", "variance_normalized", yes_no),
             marginal(scored, "offset_applied", "offset_applied", yes_no), convention,
-            inf.estimate_momentum_default(convention.actual)]
+            inf.estimate_momentum_default(convention.actual),
+            marginal(var_fit, "running_variance_update", "running_variance_update")]
 
 
 def _reduce(case: Case) -> int:
