@@ -81,6 +81,8 @@ def _bn_batch() -> Iterator[Case]:
         for batch in (1, 2, 16):
             yield _bn("bn_batch", rank=rank, batch=batch, dtype="float64",
                       note=f"batch of {batch}, rank {rank}")
+    # float32 too, so a float64-only failure is not mistaken for the batch-of-one behaviour.
+    yield _bn("bn_batch", rank=2, batch=1, dtype="float32", note="batch of 1, rank 2, float32")
 
 
 @family
@@ -114,9 +116,10 @@ def _bn_epsilon() -> Iterator[Case]:
                   rank=2, batch=32, channels=4,
                   note=f"epsilon {eps}; channel 1 has variance ~1e-6 so epsilon shows")
     for rank in (3, 4, 5):
-        yield _bn("bn_epsilon", epsilon="default", dtype="float64", special="tiny_variance",
-                  rank=rank, batch=4, channels=4,
-                  note=f"default epsilon probe at rank {rank}")
+        for eps in ("default", 1e-8):
+            yield _bn("bn_epsilon", epsilon=eps, dtype="float64", special="tiny_variance",
+                      rank=rank, batch=4, channels=4,
+                      note=f"epsilon {eps} at rank {rank}: default and floor probes")
 
 
 @family

@@ -316,7 +316,9 @@ def infer_batchnorm(ev: Sequence[Evidence], failed: Mapping[str, tuple[str, str]
         findings.append(inf.estimate_momentum_default(str(mconv.get("momentum_convention"))))
     findings.append(eps_finding)
     findings.append(_trigger(normal))
-    ones = [cid for cid, c in cases.items() if c.op == "batchnorm" and _reduce(c) == 1]
+    # float32 first: it is what users train in, and some paths fail on float64 alone.
+    ones = sorted((cid for cid, c in cases.items() if c.op == "batchnorm" and _reduce(c) == 1),
+                  key=lambda cid: cases[cid].dtype != "float32")
     by_id = {e.case.id: e for e in ev}
     one = Finding("batch_size_one_training", "not_measured", note="no batch-of-one case ran")
     for cid in ones:
