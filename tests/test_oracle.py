@@ -107,3 +107,30 @@ def test_binomial_test_and_mask_broadcast() -> None:
     kept = np.array([[True, False], [True, False]])
     assert do.mask_is_broadcast(kept, (1, 2))
     assert not do.mask_is_broadcast(kept, (2, 1))
+
+
+def test_vectorized_helpers_match_the_one_at_a_time_functions() -> None:
+    """The fast paths inference uses must give exactly what the plain oracle gives."""
+    from conformance.cases.model import Tolerance
+    from conformance.compare.errors import compare, ratios
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(3.0, 2.0, (6, 4, 5))
+    gamma, beta = rng.uniform(0.5, 2, 4), rng.uniform(-1, 1, 4)
+    variants = [(eps, bn.Conventions(epsilon_placement=p, normalize_variance=v,
+                                     gamma_applied=g, epsilon_floor=f))
+                for eps in (0.0, 1e-3) for p in bn.EPSILON_PLACEMENTS
+                for v in bn.VARIANCE_ESTIMATORS for g in (True, False) for f in (None, 1e-5)]
+    stacked = bn.training_outputs(x, 1, variants, gamma, beta)
+    for k, (eps, conv) in enumerate(variants):
+        np.testing.assert_array_equal(stacked[k], bn.training_output(x, 1, eps, gamma, beta, conv))
+    tol = Tolerance(1e-6, 1e-6)
+    measured = stacked[3] + 1e-7
+    assert ratios(measured, stacked, tol) == [compare(measured, s, tol).ratio for s in stacked]
+    train = rng.normal(0, 1, (3, 6, 4))
+    for conv in (bn.Conventions(), bn.Conventions(momentum_convention="weight_on_new",
+                                                  running_variance_update="biased")):
+        rm, rv = bn.running_statistics(train, 1, 0.3, conv)
+        full = bn.sequence(train, train[0], 1, gamma, beta, 0.3, 1e-5, conv)
+        np.testing.assert_array_equal(rm, full["running_mean"])
+        np.testing.assert_array_equal(rv, full["running_var"])

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from conformance.compare.infer_batchnorm import (
     FALLBACK_EPSILON,
     FALLBACK_MOMENTUM,
     Evidence,
+    MomentCache,
     infer_batchnorm,
     infer_centering,
 )
@@ -61,6 +61,8 @@ class Analysis:
     # porting checks from it. Empty when an Analysis is built by hand (tests).
     cases: dict[str, Case] = field(default_factory=dict)
     cases_dir: Path | None = None
+    # Input arrays the analysis already read, by case id (the report reuses them).
+    inputs: dict[str, Mapping[str, np.ndarray]] = field(default_factory=dict, repr=False)
 
 
 def documented_for(run: Run, implementation: str) -> dict[str, dict[str, Any]]:
@@ -123,12 +125,15 @@ def _result_row(run: Run, r: dict[str, Any], case: Case | None, check: str, stat
     }
 
 
-def _bn_checks(run: Run, r: dict[str, Any], e: Evidence, conv: bn.Conventions,
-               m_default: float, e_default: float, source: str) -> list[dict[str, Any]]:
+def _bn_checks(run: Run, r: dict[str, Any], e: Evidence, moments: MomentCache,
+               conv: bn.Conventions, m_default: float, e_default: float,
+               source: str) -> list[dict[str, Any]]:
     case = e.case
+    if case.id not in moments:
+        moments[case.id] = [bn.batch_moments(x, case.channel_axis) for x in e.inputs["train"]]
     exp = bn.sequence(e.inputs["train"], e.inputs["eval"], case.channel_axis, e.inputs["gamma"],
                       e.inputs["beta"], momentum_of(case, m_default),
-                      epsilon_of(case, e_default), conv)
+                      epsilon_of(case, e_default), conv, moments=moments[case.id])
     rows = []
     for key, mode in _MODES.items():
         if key not in e.outputs:
@@ -173,9 +178,13 @@ def _dropout_checks(run: Run, r: dict[str, Any], e: Evidence, scale: str, infere
 
 
 def analyze(runs: list[Run], cases: Mapping[str, Case], cases_dir: Path) -> Analysis:
-    @cache
+    loaded: dict[str, Mapping[str, np.ndarray]] = {}
+    moments: MomentCache = {}  # by case id: every row of every run reads the same inputs
+
     def inputs(case_id: str) -> Mapping[str, np.ndarray]:
-        return load_inputs(cases_dir, cases[case_id])
+        if case_id not in loaded:
+            loaded[case_id] = load_inputs(cases_dir, cases[case_id])
+        return loaded[case_id]
 
     results: list[dict[str, Any]] = []
     rows: list[RowReport] = []
@@ -208,9 +217,9 @@ def analyze(runs: list[Run], cases: Mapping[str, Case], cases_dir: Path) -> Anal
                     results.append(_result_row(run, r, case, "run", _RUN_STATUS[r["status"]],
                                                "training", None, msg[:300]))
             if op == "batchnorm":
-                row.findings = infer_batchnorm(evidence, failed, doc_values, cases)
+                row.findings = infer_batchnorm(evidence, failed, doc_values, cases, moments)
             elif op == "centering":
-                row.findings = infer_centering(evidence, doc_values)
+                row.findings = infer_centering(evidence, doc_values, moments)
             else:
                 rates = {c.id: float(c.get("rate")) for c in cases.values()  # type: ignore[arg-type]
                          if c.op == "dropout"}
@@ -230,7 +239,7 @@ def analyze(runs: list[Run], cases: Mapping[str, Case], cases_dir: Path) -> Anal
                                           gamma_applied=e.case.get("flags") not in
                                           ("scale_off", "affine_off", "mean_only"))
                     results += _bn_checks(
-                        run, r, e, conv,
+                        run, r, e, moments, conv,
                         _num(doc_values.get("momentum_default") or actual.get("momentum_default"),
                              FALLBACK_MOMENTUM),
                         _num(doc_values.get("epsilon_default") or actual.get("epsilon_default"),
@@ -241,7 +250,8 @@ def analyze(runs: list[Run], cases: Mapping[str, Case], cases_dir: Path) -> Anal
                         _pick(doc_values, actual, "inference_output", "identity"),
                         _pick(doc_values, actual, "rate_semantics", "drop_probability"))
             rows.append(row)
-    return Analysis(results, discrepancy_rows(rows), rows, runs, dict(cases), cases_dir)
+    return Analysis(results, discrepancy_rows(rows), rows, runs, dict(cases), cases_dir,
+                    loaded)
 
 
 def agreement(behaviour: str, documented: str | None, actual: str) -> str:

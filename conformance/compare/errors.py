@@ -44,3 +44,29 @@ def compare(actual: np.ndarray, expected: np.ndarray, tol: Tolerance) -> Compari
     if a.size == 0:
         return Comparison(0.0, 0.0, 0.0)
     return Comparison(float(err.max()), float(rel.max()), float(ratio.max()))
+
+
+def ratios(actual: np.ndarray, expected: np.ndarray, tol: Tolerance) -> list[float]:
+    """``compare(actual, expected[k], tol).ratio`` for every k, as one array operation.
+
+    Inference scores dozens of candidate outputs against one measured array; the
+    finite ones share the vectorized path, the rest fall back to :func:`compare`.
+    """
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    k = e.shape[0]
+    if a.shape != e.shape[1:] or not a.size or not np.isfinite(a).all():
+        return [compare(a, e[i], tol).ratio for i in range(k)]
+    finite = np.isfinite(e.reshape(k, -1)).all(axis=1)
+    out: list[float] = [0.0] * k
+    rows = np.flatnonzero(finite)
+    if rows.size:
+        sub = e if rows.size == k else e[rows]
+        with np.errstate(over="ignore"):
+            err = np.abs(a - sub)
+        worst = (err / (tol.atol + tol.rtol * np.abs(sub))).reshape(rows.size, -1).max(axis=1)
+        for i, r in zip(rows.tolist(), worst.tolist(), strict=True):
+            out[i] = r
+    for i in np.flatnonzero(~finite).tolist():
+        out[i] = compare(a, e[i], tol).ratio
+    return out

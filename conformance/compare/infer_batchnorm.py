@@ -19,13 +19,18 @@ import numpy as np
 
 from conformance.adapters.documented import format_number
 from conformance.cases.model import Case, Tolerance, epsilon_of, momentum_of
-from conformance.compare.errors import compare
+from conformance.compare.errors import compare, ratios
 from conformance.compare.fit import Candidate, Finding, Score, fit, grid, marginal
 from conformance.oracle import batchnorm as bn
 
 EPSILON_FLOORS: tuple[float | None, ...] = (None, 1e-5, 1.001e-5, 1e-3)
 FALLBACK_MOMENTUM = 0.1
 FALLBACK_EPSILON = 1e-5
+
+
+# Batch moments of each training step, by case id (shared across the rows of an
+# analysis, whose inputs are the same arrays) or by evidence object.
+MomentCache = dict[object, list[tuple[np.ndarray, np.ndarray, int]]]
 
 
 @dataclass(frozen=True)
@@ -59,12 +64,29 @@ class BatchNormInference:
     """Infers every batch-norm behaviour of one implementation row."""
 
     def __init__(self, evidence: Sequence[Evidence], momentum_default: float | None,
-                 epsilon_default: float | None) -> None:
+                 epsilon_default: float | None, moments: MomentCache | None = None) -> None:
         self.ev = list(evidence)
         self.m_default = momentum_default
         self.e_default = epsilon_default
         self._ratios: dict[tuple[int, float, bn.Conventions], float] = {}
-        self._moments: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, int]] = {}
+        self._moments: MomentCache = {}
+        self._shared_moments = moments
+        self._tolerances: dict[int, Tolerance] = {}
+        self._running: dict[tuple[object, ...], float] = {}
+        self._new_weight: tuple[float | None, list[str]] | None = None
+
+    def moments(self, e: Evidence) -> list[tuple[np.ndarray, np.ndarray, int]]:
+        """``batch_moments`` of each training step of ``e``, computed once per case."""
+        cache, key = ((self._moments, id(e)) if self._shared_moments is None
+                      else (self._shared_moments, e.case.id))
+        if key not in cache:
+            cache[key] = [bn.batch_moments(x, e.case.channel_axis) for x in e.inputs["train"]]
+        return cache[key]
+
+    def tolerance(self, e: Evidence) -> Tolerance:
+        if id(e) not in self._tolerances:
+            self._tolerances[id(e)] = fit_tolerance(e.case)
+        return self._tolerances[id(e)]
 
     # --- numeric defaults ------------------------------------------------------
     def estimate_epsilon_default(self, placement: str, gamma_applied: bool,
@@ -95,12 +117,16 @@ class BatchNormInference:
 
     def new_weight(self) -> tuple[float | None, list[str]]:
         """Weight the first update gives the new batch mean (convention-free), and its cases."""
+        if self._new_weight is None:
+            self._new_weight = self._measure_new_weight()
+        return self._new_weight
+
+    def _measure_new_weight(self) -> tuple[float | None, list[str]]:
         ws, ids = [], []
         for e in self.ev:
             if e.case.get("momentum") != "default" or "running_mean" not in e.outputs:
                 continue
-            x = np.asarray(e.inputs["train"][0], dtype=np.float64)
-            mean, _, _ = bn.batch_moments(x, e.case.channel_axis)
+            mean, _, _ = self.moments(e)[0]
             rm1 = np.asarray(e.outputs["running_mean"][0], dtype=np.float64)
             big = np.abs(mean) > 0.05
             if big.any():
@@ -138,51 +164,66 @@ class BatchNormInference:
             space = {"variance_normalized": (True, False), "gamma_applied": (True, False),
                      "offset_applied": (True, False)}
         eps_default = self.e_default if self.e_default is not None else FALLBACK_EPSILON
+        candidates = grid(space)
+        # Floor-free conventions and effective epsilon of every (candidate, case): the
+        # ratio depends on nothing else, so candidates differing only in a floor below
+        # epsilon, and the second fitting pass, share one computation.
+        plain = [_conv({**c, "epsilon_floor": None}) for c in candidates]
+        floors = [c.get("epsilon_floor") for c in candidates]
+        used = [e for e in self.ev if "y_train" in e.outputs and not (
+            explicit_only and e.case.get("epsilon") == "default")]
+        keys: dict[int, list[tuple[int, float, bn.Conventions]]] = {}
+        for e in used:
+            eps = epsilon_of(e.case, eps_default)
+            keys[id(e)] = [(id(e), eps if f is None else max(eps, f), conv)
+                           for f, conv in zip(floors, plain, strict=True)]
+            self._training_ratios(e, keys[id(e)])
+        index = {id(c): j for j, c in enumerate(candidates)}
 
         def evaluate(c: Candidate) -> dict[str, float]:
-            conv = _conv(c)
-            ratios = {}
-            for e in self.ev:
-                if "y_train" not in e.outputs or (explicit_only and
-                                                  e.case.get("epsilon") == "default"):
-                    continue
-                ratios[e.case.id] = self._training_ratio(e, epsilon_of(e.case, eps_default),
-                                                         conv)
-            return ratios
+            j = index[id(c)]
+            return {e.case.id: self._ratios[keys[id(e)][j]] for e in used}
 
-        return fit(grid(space), evaluate)
+        return fit(candidates, evaluate)
 
-    def _training_ratio(self, e: Evidence, eps: float, conv: bn.Conventions) -> float:
-        """Worst error/tol of the training steps under ``conv``, memoized: candidates that
-        differ only in a floor below ``eps``, and the second fitting pass, repeat the sums."""
-        eff = bn.effective_epsilon(eps, conv)
-        key = (id(e), eff, conv.with_(epsilon_floor=None))
-        if key not in self._ratios:
-            worst = 0.0
-            for i, x in enumerate(e.inputs["train"]):
-                if (id(e), i) not in self._moments:
-                    self._moments[id(e), i] = bn.batch_moments(x, e.case.channel_axis)
-                exp = bn.training_output(x, e.case.channel_axis, eff, e.inputs["gamma"],
-                                         e.inputs["beta"], key[2], self._moments[id(e), i])
-                worst = max(worst, compare(e.outputs["y_train"][i], exp,
-                                           fit_tolerance(e.case)).ratio)
-            self._ratios[key] = worst
-        return self._ratios[key]
+    def _training_ratios(self, e: Evidence,
+                         keys: Sequence[tuple[int, float, bn.Conventions]]) -> None:
+        """Worst error/tol over the training steps of ``e`` for each missing key (evidence,
+        effective epsilon, floor-free conventions), all variants of a step at once."""
+        todo = list(dict.fromkeys(k for k in keys if k not in self._ratios))
+        if not todo:
+            return
+        variants = [(eff, conv) for _, eff, conv in todo]
+        worst = [0.0] * len(todo)
+        for i, (x, moments) in enumerate(zip(e.inputs["train"], self.moments(e), strict=True)):
+            expected = bn.training_outputs(x, e.case.channel_axis, variants, e.inputs["gamma"],
+                                           e.inputs["beta"], moments)
+            got = ratios(e.outputs["y_train"][i], expected, self.tolerance(e))
+            worst = [max(w, r) for w, r in zip(worst, got, strict=True)]
+        for key, w in zip(todo, worst, strict=True):
+            self._ratios[key] = w
 
     def fit_running(self, key: str, space: Mapping[str, Sequence[object]],
                     fixed: Candidate) -> list[tuple[Candidate, Score]]:
+        used = [e for e in self.ev if key in e.outputs and e.case.get("momentum") != "none"]
+        index = 0 if key == "running_mean" else 1
+
         def evaluate(c: Candidate) -> dict[str, float]:
             conv = _conv({**fixed, **c})
             m_default = self.default_momentum_for(conv.momentum_convention)
-            ratios = {}
-            for e in self.ev:
-                if key not in e.outputs or e.case.get("momentum") == "none":
-                    continue
-                exp = bn.sequence(e.inputs["train"], e.inputs["eval"], e.case.channel_axis,
-                                  e.inputs["gamma"], e.inputs["beta"],
-                                  momentum_of(e.case, m_default), 1e-5, conv)
-                ratios[e.case.id] = compare(e.outputs[key], exp[key], fit_tolerance(e.case)).ratio
-            return ratios
+            out = {}
+            for e in used:
+                momentum = momentum_of(e.case, m_default)
+                # Statistics that never update are the initial values whatever the rest.
+                memo = (id(e), key, "never") if conv.stats_update_trigger == "never" else (
+                    id(e), key, momentum, conv.momentum_convention,
+                    conv.running_variance_update)
+                if memo not in self._running:
+                    exp = bn.running_statistics(e.inputs["train"], e.case.channel_axis,
+                                                momentum, conv, moments=self.moments(e))[index]
+                    self._running[memo] = compare(e.outputs[key], exp, self.tolerance(e)).ratio
+                out[e.case.id] = self._running[memo]
+            return out
 
         return fit(grid(space), evaluate)
 
@@ -271,12 +312,14 @@ def _frozen(ev: Sequence[Evidence], conv: bn.Conventions, eps_default: float) ->
 
 
 def infer_batchnorm(ev: Sequence[Evidence], failed: Mapping[str, tuple[str, str]],
-                    documented: Mapping[str, str], cases: Mapping[str, Case]) -> list[Finding]:
-    """All batch-norm findings of one row. ``failed`` maps case id to (status, error)."""
+                    documented: Mapping[str, str], cases: Mapping[str, Case],
+                    moments: MomentCache | None = None) -> list[Finding]:
+    """All batch-norm findings of one row. ``failed`` maps case id to (status, error);
+    ``moments``: a cache by case id shared with other rows whose evidence has the same inputs."""
     m_doc = _float_or_none(documented.get("momentum_default"))
     e_doc = _float_or_none(documented.get("epsilon_default"))
     normal = [e for e in ev if e.case.get("batch_one") is None and _reduce(e.case) > 1]
-    inf = BatchNormInference(normal, m_doc, e_doc)
+    inf = BatchNormInference(normal, m_doc, e_doc, moments)
     findings: list[Finding] = []
     # Pass 1 on explicit epsilons fixes the formula; the default epsilon is then measured
     # under that formula, and pass 2 fits every case with it.
@@ -335,9 +378,10 @@ def infer_batchnorm(ev: Sequence[Evidence], failed: Mapping[str, tuple[str, str]
     return findings
 
 
-def infer_centering(ev: Sequence[Evidence], documented: Mapping[str, str]) -> list[Finding]:
+def infer_centering(ev: Sequence[Evidence], documented: Mapping[str, str],
+                    moments: MomentCache | None = None) -> list[Finding]:
     inf = BatchNormInference(ev, _float_or_none(documented.get("momentum_default")),
-                             _float_or_none(documented.get("epsilon_default")))
+                             _float_or_none(documented.get("epsilon_default")), moments)
     scored = inf.fit_training(centering=True)
     yes_no = lambda v: "yes" if v else "no"  # noqa: E731
     # The running-mean convention is not a centering behaviour, but the checks need it.

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
+import re
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +28,9 @@ class Run:
     header: dict[str, Any]
     docs: list[dict[str, Any]] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
+    # Arrays already read, by outputs file: analysis and the HTML report both ask.
+    _arrays: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False,
+                                                      compare=False)
 
     @property
     def framework(self) -> str:
@@ -39,17 +46,67 @@ class Run:
         return f"{err['type']}: {err['message']}" if err else ""
 
     def outputs(self, result: dict[str, Any]) -> dict[str, np.ndarray]:
-        """The result's arrays; a missing file or member is an error naming both files."""
+        """The result's arrays; a missing file or member is an error naming both files.
+
+        Each file is read once per :class:`Run` (the dict is a fresh copy each call)."""
+        arrays = self._arrays.get(result["outputs"])
         path = self.path / result["outputs"]
-        if not path.is_file():
-            raise ValueError(f"{self.path / RESULTS}: result of {result['case_id']} points to "
-                             f"{path}, which is missing")
-        arrays = load_arrays(path)
+        if arrays is None:
+            if not path.is_file():
+                raise ValueError(f"{self.path / RESULTS}: result of {result['case_id']} "
+                                 f"points to {path}, which is missing")
+            arrays = self._arrays[result["outputs"]] = _read_outputs(path)
         expected = set(result.get("summary") or arrays)
         if set(arrays) != expected:
             raise ValueError(f"{path}: holds {sorted(arrays)} but its result record in "
                              f"{self.path / RESULTS} lists {sorted(expected)}")
-        return arrays
+        return dict(arrays)
+
+
+# The header ``numpy.lib.format`` writes for a plain numeric array; anything else (object
+# arrays, structured dtypes, other writers) goes through ``load_arrays``.
+_NPY_HEADER = re.compile(r"\{'descr': '([<>|=][fiub][1-8])', 'fortran_order': (False|True), "
+                         r"'shape': \((|\d+,|\d+(?:, \d+)+)\), \}")
+
+
+def _read_outputs(path: Path) -> dict[str, np.ndarray]:
+    """``load_arrays(path)``, parsing the simple headers our own writer produces with a
+    regular expression instead of ``ast.literal_eval`` (a third of the load time)."""
+    out: dict[str, np.ndarray] = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    return load_arrays(path)
+                buf = bytearray(info.file_size)
+                with zf.open(info) as member:
+                    if member.readinto(buf) != info.file_size:  # type: ignore[attr-defined]
+                        return load_arrays(path)
+                array = _parse_npy(buf)
+                if array is None:
+                    return load_arrays(path)
+                out[info.filename[:-4]] = array
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error):
+        return load_arrays(path)  # raises the error that names the file, or reads it
+    return out
+
+
+def _parse_npy(buf: bytearray) -> np.ndarray | None:
+    if buf[:6] != b"\x93NUMPY" or buf[6] not in (1, 2, 3):
+        return None
+    size = 2 if buf[6] == 1 else 4
+    start = 8 + size
+    end = start + int.from_bytes(buf[8:start], "little")
+    match = _NPY_HEADER.fullmatch(buf[start:end].decode("latin1").rstrip(" \n"))
+    if match is None:
+        return None
+    dtype = np.dtype(match.group(1))
+    shape = tuple(int(d) for d in match.group(3).split(",") if d.strip())
+    count = math.prod(shape)
+    if len(buf) - end != count * dtype.itemsize:
+        return None
+    array = np.frombuffer(buf, dtype=dtype, count=count, offset=end)
+    return array.reshape(shape, order="F" if match.group(2) == "True" else "C")
 
 
 def load_run(path: Path) -> Run:

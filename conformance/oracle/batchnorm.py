@@ -7,6 +7,7 @@ same functions serve the oracle rows, behaviour inference and the tests.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -71,6 +72,20 @@ def effective_epsilon(eps: float, conv: Conventions) -> float:
     return max(eps, conv.epsilon_floor) if conv.epsilon_floor is not None else eps
 
 
+def denominator(var: np.ndarray, eps: float, conv: Conventions) -> np.ndarray:
+    """Per-channel divisor of the normalization; ``eps`` is already the effective epsilon."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if not conv.variance_normalized:
+            return np.ones_like(np.asarray(var, dtype=np.float64))
+        if conv.epsilon_placement == "inside_sqrt":
+            return np.asarray(np.sqrt(var + eps))
+        if conv.epsilon_placement == "outside_sqrt":
+            return np.asarray(np.sqrt(var) + eps)
+        if conv.epsilon_placement == "no_sqrt":
+            return np.asarray(var + eps)
+    raise ValueError(f"unknown epsilon placement {conv.epsilon_placement!r}")
+
+
 def normalize(x: np.ndarray, channel_axis: int, mean: np.ndarray, var: np.ndarray,
               eps: float, gamma: np.ndarray, beta: np.ndarray,
               conv: Conventions) -> np.ndarray:
@@ -81,18 +96,8 @@ def normalize(x: np.ndarray, channel_axis: int, mean: np.ndarray, var: np.ndarra
     def bc(v: np.ndarray) -> np.ndarray:
         return np.asarray(v, dtype=np.float64).reshape(shape)
 
-    eps = effective_epsilon(eps, conv)
+    denom = denominator(var, effective_epsilon(eps, conv), conv)
     with np.errstate(divide="ignore", invalid="ignore"):
-        if not conv.variance_normalized:
-            denom = np.ones_like(np.asarray(var, dtype=np.float64))
-        elif conv.epsilon_placement == "inside_sqrt":
-            denom = np.sqrt(var + eps)
-        elif conv.epsilon_placement == "outside_sqrt":
-            denom = np.sqrt(var) + eps
-        elif conv.epsilon_placement == "no_sqrt":
-            denom = var + eps
-        else:
-            raise ValueError(f"unknown epsilon placement {conv.epsilon_placement!r}")
         y = (x - bc(mean)) / bc(denom)
     if conv.gamma_applied:
         y = y * bc(gamma)
@@ -124,30 +129,105 @@ def training_output(x: np.ndarray, channel_axis: int, eps: float, gamma: np.ndar
     return normalize(x, channel_axis, mean, var, eps, gamma, beta, conv)
 
 
-def sequence(train: np.ndarray, evaluate: np.ndarray, channel_axis: int, gamma: np.ndarray,
-             beta: np.ndarray, momentum: float | None, eps: float, conv: Conventions,
-             init_mean: float = 0.0, init_var: float = 1.0) -> dict[str, np.ndarray]:
-    """k training steps (``train[i]``) then inference on ``evaluate``.
+def training_outputs(x: np.ndarray, channel_axis: int,
+                     variants: Sequence[tuple[float, Conventions]], gamma: np.ndarray,
+                     beta: np.ndarray,
+                     moments: tuple[np.ndarray, np.ndarray, int] | None = None) -> np.ndarray:
+    """``training_output`` under each (eps, conventions) variant, stacked on a new first axis.
 
-    Returns the same keys adapters return: y_train, running_mean, running_var, y_eval.
+    The same elementwise arithmetic as one call per variant (so the same bits), in a
+    few array operations: behaviour inference tries dozens of variants per batch.
     """
+    x = np.asarray(x, dtype=np.float64)
+    mean, var, n = moments if moments is not None else batch_moments(x, channel_axis)
+    shape = _channel_shape(x.ndim, channel_axis)
+    stacked = (len(variants), *shape)
+    centred = x - np.asarray(mean, dtype=np.float64).reshape(shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = centred[None] / _denominators(var, n, variants).reshape(stacked)
+    for flag, vector in (("gamma_applied", gamma), ("offset_applied", beta)):
+        rows = np.array([bool(getattr(conv, flag)) for _, conv in variants], dtype=bool)
+        if not rows.any():
+            continue
+        v = np.asarray(vector, dtype=np.float64).reshape(shape)
+        if rows.all():
+            y = y * v if flag == "gamma_applied" else y + v
+        else:
+            y[rows] = y[rows] * v if flag == "gamma_applied" else y[rows] + v
+    return np.asarray(y)
+
+
+def _denominators(var: np.ndarray, n: int,
+                  variants: Sequence[tuple[float, Conventions]]) -> np.ndarray:
+    """``denominator`` of every variant's normalizing variance, one row each (K, C):
+    the same elementwise operations on stacked rows."""
+    var = np.asarray(var, dtype=np.float64)
+    unbiased = unbias(var, n) if any(c.normalize_variance == "unbiased"
+                                     for _, c in variants) else var
+    v = np.stack([unbiased if c.normalize_variance == "unbiased" else var
+                  for _, c in variants])
+    eps = np.array([effective_epsilon(e, c) for e, c in variants], dtype=np.float64)[:, None]
+    kinds = [c.epsilon_placement if c.variance_normalized else "none" for _, c in variants]
+    out = np.ones_like(v)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for kind in dict.fromkeys(kinds):
+            rows = np.array([k == kind for k in kinds], dtype=bool)
+            if kind == "inside_sqrt":
+                out[rows] = np.sqrt(v[rows] + eps[rows])
+            elif kind == "outside_sqrt":
+                out[rows] = np.sqrt(v[rows]) + eps[rows]
+            elif kind == "no_sqrt":
+                out[rows] = v[rows] + eps[rows]
+            elif kind != "none":
+                raise ValueError(f"unknown epsilon placement {kind!r}")
+    return out
+
+
+def running_statistics(train: np.ndarray, channel_axis: int, momentum: float | None,
+                       conv: Conventions, init_mean: float = 0.0, init_var: float = 1.0,
+                       moments: Sequence[tuple[np.ndarray, np.ndarray, int]] | None = None,
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Running mean and variance after each of the k steps (``sequence``'s trajectories)
+    without the normalized outputs; ``moments``: ``batch_moments`` of each step if known."""
     c = train.shape[1:][channel_axis]
+    if len(train) == 0:
+        raise ValueError("need at least one training step")
     rm = np.full(c, init_mean, dtype=np.float64)
     rv = np.full(c, init_var, dtype=np.float64)
-    ys, rms, rvs = [], [], []
+    rms = np.empty((len(train), c), dtype=np.float64)
+    rvs = np.empty((len(train), c), dtype=np.float64)
     for step, x in enumerate(train, start=1):
-        mean, var, n = moments = batch_moments(x, channel_axis)  # once per step, not twice
-        ys.append(training_output(x, channel_axis, eps, gamma, beta, conv, moments))
+        mean, var, n = moments[step - 1] if moments is not None else \
+            batch_moments(x, channel_axis)
         if conv.stats_update_trigger != "never":
             rm = update(rm, mean, momentum, step, conv.momentum_convention)
             if conv.running_variance_update != "not_updated":
                 v = unbias(var, n) if conv.running_variance_update == "unbiased" else var
                 rv = update(rv, v, momentum, step, conv.momentum_convention)
-        rms.append(rm.copy())
-        rvs.append(rv.copy())
+        rms[step - 1] = rm
+        rvs[step - 1] = rv
+    return rms, rvs
+
+
+def sequence(train: np.ndarray, evaluate: np.ndarray, channel_axis: int, gamma: np.ndarray,
+             beta: np.ndarray, momentum: float | None, eps: float, conv: Conventions,
+             init_mean: float = 0.0, init_var: float = 1.0,
+             moments: Sequence[tuple[np.ndarray, np.ndarray, int]] | None = None,
+             ) -> dict[str, np.ndarray]:
+    """k training steps (``train[i]``) then inference on ``evaluate``.
+
+    Returns the same keys adapters return: y_train, running_mean, running_var, y_eval.
+    ``moments``: ``batch_moments`` of each training step when the caller has them.
+    """
+    if moments is None:
+        moments = [batch_moments(x, channel_axis) for x in train]  # once per step, not twice
+    ys = [training_output(x, channel_axis, eps, gamma, beta, conv, m)
+          for x, m in zip(train, moments, strict=False)]
+    rms, rvs = running_statistics(train, channel_axis, momentum, conv, init_mean, init_var,
+                                  moments)
     if conv.inference_statistics == "batch":
         y_eval = training_output(evaluate, channel_axis, eps, gamma, beta, conv)
     else:
-        y_eval = normalize(evaluate, channel_axis, rm, rv, eps, gamma, beta, conv)
-    return {"y_train": np.stack(ys), "running_mean": np.stack(rms),
-            "running_var": np.stack(rvs), "y_eval": y_eval}
+        y_eval = normalize(evaluate, channel_axis, rms[-1], rvs[-1], eps, gamma, beta, conv)
+    return {"y_train": np.stack(ys), "running_mean": rms, "running_var": rvs,
+            "y_eval": y_eval}

@@ -19,6 +19,7 @@ from conformance.cases.store import load_inputs
 from conformance.compare.analyze import Analysis, RowReport, agreement
 from conformance.compare.fit import Finding
 from conformance.compare.load import Run
+from conformance.oracle import batchnorm as bn
 
 UNMEASURED = ("inconclusive", "not_measured")
 REFERENCE_FRAMEWORK = "numpy"  # the oracle row: shown, but it does not vote for the majority
@@ -79,6 +80,7 @@ class ReportData:
                           r["case_id"])].append(r)
         self._inputs: dict[str, Mapping[str, np.ndarray] | None] = {}
         self._outputs: dict[tuple[int, str], dict[str, np.ndarray] | None] = {}
+        self._moments: dict[str, list[tuple[np.ndarray, np.ndarray, int]]] = {}
         self._by_column: dict[tuple[str, str, str], list[str]] = defaultdict(list)
         for fw, v, impl, cid in sorted(self._records):
             self._by_column[(fw, v, impl)].append(cid)
@@ -117,6 +119,8 @@ class ReportData:
             return None
 
     def inputs(self, case_id: str) -> Mapping[str, np.ndarray] | None:
+        if case_id not in self._inputs and case_id in self.analysis.inputs:
+            self._inputs[case_id] = self.analysis.inputs[case_id]
         if case_id not in self._inputs:
             case, root = self.cases.get(case_id), self.analysis.cases_dir
             value: Mapping[str, np.ndarray] | None = None
@@ -127,6 +131,15 @@ class ReportData:
                     value = None
             self._inputs[case_id] = value
         return self._inputs[case_id]
+
+    def train_moments(self, case_id: str) -> list[tuple[np.ndarray, np.ndarray, int]]:
+        """``batch_moments`` of each training step of a case with inputs, computed once."""
+        if case_id not in self._moments:
+            ins, case = self.inputs(case_id), self.cases[case_id]
+            assert ins is not None
+            self._moments[case_id] = [bn.batch_moments(x, case.channel_axis)
+                                      for x in ins["train"]]
+        return self._moments[case_id]
 
     def case_ids_of(self, col: Column) -> list[str]:
         return self._by_column.get((col.framework, col.version, col.implementation), [])
