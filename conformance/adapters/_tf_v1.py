@@ -9,6 +9,9 @@ their train op. Two rows show both sides of that classic pitfall:
 * ``[without_update_ops]``: the same train op without them; the moving
   statistics then never change (the ``never`` update trigger).
 
+One graph and ``Session`` serve every case with the same signature (see
+``V1LayersBatchNorm._graph``): building the graph costs far more than running it.
+
 A training step is ``sess.run([y, train_op])`` with a gradient-descent
 optimizer at learning rate 0 (gamma and beta stay put). ``mean_after_forward``
 is read after running ``y`` alone, ``mean_after_backward`` after running the
@@ -146,6 +149,7 @@ class V1LayersBatchNorm(Implementation):
         mode = "with_update_ops" if with_update_ops else "without_update_ops"
         super().__init__(f"{V1_BN}[{mode}]", op)
         self.with_update_ops = with_update_ops
+        self._graphs: dict[tuple[Any, ...], _GraphBN] = {}
 
     def qualify(self, case: Case) -> str:
         parts = ["with_update_ops" if self.with_update_ops else "without_update_ops"]
@@ -161,32 +165,41 @@ class V1LayersBatchNorm(Implementation):
             return "batch_normalization always divides by the standard deviation"
         return None
 
-    def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
+    def _graph(self, case: Case) -> _GraphBN:
+        """The case's graph and session, built once per signature and reused.
+
+        Everything the graph bakes in (shape, dtype, axis, momentum, epsilon, flags)
+        is in the key; ``reset`` re-initializes the variables per case, so a reused
+        graph starts from the same state as a new one.
+        """
         import tensorflow as tf
 
-        g = _GraphBN(tf, case, self.with_update_ops)
-        try:
-            if g.fused != takes_fused_path(case):
-                raise RuntimeError(f"row says fused={takes_fused_path(case)}, graph has "
-                                   f"fused={g.fused}: update takes_fused_path()")
-            g.reset(inputs)
-            ys, rms, rvs = [], [], []
-            for x in inputs["train"]:
-                y, _ = g.sess.run([g.y_train, g.train_op], {g.x: x})
-                ys.append(np.asarray(y))
-                rm, rv = g.stats()
-                rms.append(rm)
-                rvs.append(rv)
-            out: Outputs = {"y_train": np.stack(ys), "running_mean": np.stack(rms),
-                            "running_var": np.stack(rvs),
-                            "y_eval": np.asarray(g.sess.run(g.y_eval, {g.x: inputs["eval"]}))}
-            g.reset(inputs)
-            x0 = inputs["train"][0]
-            out["frozen_train"] = np.asarray(g.sess.run(g.frozen, {g.x: x0}))
-            g.sess.run(g.y_train, {g.x: x0})
-            out["mean_after_forward"] = g.stats()[0]
-            g.sess.run(g.train_op, {g.x: x0})
-            out["mean_after_backward"] = g.stats()[0]
-            return out
-        finally:
-            g.close()
+        key = (case.shape, case.dtype, tuple(sorted(_layer_kwargs(case).items())))
+        if key not in self._graphs:
+            self._graphs[key] = _GraphBN(tf, case, self.with_update_ops)
+        return self._graphs[key]
+
+    def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
+        g = self._graph(case)
+        if g.fused != takes_fused_path(case):
+            raise RuntimeError(f"row says fused={takes_fused_path(case)}, graph has "
+                               f"fused={g.fused}: update takes_fused_path()")
+        g.reset(inputs)
+        ys, rms, rvs = [], [], []
+        for x in inputs["train"]:
+            y, _ = g.sess.run([g.y_train, g.train_op], {g.x: x})
+            ys.append(np.asarray(y))
+            rm, rv = g.stats()
+            rms.append(rm)
+            rvs.append(rv)
+        out: Outputs = {"y_train": np.stack(ys), "running_mean": np.stack(rms),
+                        "running_var": np.stack(rvs),
+                        "y_eval": np.asarray(g.sess.run(g.y_eval, {g.x: inputs["eval"]}))}
+        g.reset(inputs)
+        x0 = inputs["train"][0]
+        out["frozen_train"] = np.asarray(g.sess.run(g.frozen, {g.x: x0}))
+        g.sess.run(g.y_train, {g.x: x0})
+        out["mean_after_forward"] = g.stats()[0]
+        g.sess.run(g.train_op, {g.x: x0})
+        out["mean_after_backward"] = g.stats()[0]
+        return out

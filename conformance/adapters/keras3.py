@@ -229,6 +229,9 @@ class FitBatchNorm(Implementation):
             probe = _output_probe_class()(case.shape, case.dtype)
             model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss="mse",
                           metrics=[probe])
+            # Built here rather than on the first train step, which would then trace
+            # its function once more; the optimizer state is the same either way.
+            model.optimizer.build(model.trainable_variables)
             self._models[key] = (model, layer, probe)
         return self._models[key]
 

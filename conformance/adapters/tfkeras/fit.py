@@ -94,6 +94,9 @@ class FitBatchNorm(Implementation):
         rec = _recorder_class()(dtype=case.dtype)
         model = k.Model(inp, rec(bn(inp)))
         model.compile(optimizer=k.optimizers.SGD(learning_rate=0.0), loss="mse")
+        # Built now, not inside the first train step: a tf.function that creates
+        # variables on its first call is traced twice, and tracing is most of fit's cost.
+        model.optimizer.build(model.trainable_variables)
         self._models[key] = (model, bn, rec)
         return model, bn, rec
 
