@@ -104,8 +104,7 @@ class BatchNormInference:
             mean, var = x.mean(), x.var(ddof=1 if variance == "unbiased" else 0)
             with np.errstate(divide="ignore", invalid="ignore"):
                 d = np.median((x - mean) * g / (y - b))
-            est = {"inside_sqrt": d * d - var, "outside_sqrt": d - math.sqrt(var),
-                   "no_sqrt": d - var}[placement]
+            est = bn.epsilon_from_denominator(float(d), float(var), placement)
             if np.isfinite(est):
                 estimates.append(float(est))
                 ids.append(e.case.id)

@@ -86,6 +86,17 @@ def denominator(var: np.ndarray, eps: float, conv: Conventions) -> np.ndarray:
     raise ValueError(f"unknown epsilon placement {conv.epsilon_placement!r}")
 
 
+def epsilon_from_denominator(denom: float, var: float, placement: str) -> float:
+    """The inverse of :func:`denominator` in eps: which epsilon gives divisor ``denom``."""
+    if placement == "inside_sqrt":
+        return denom * denom - var
+    if placement == "outside_sqrt":
+        return denom - float(np.sqrt(var))
+    if placement == "no_sqrt":
+        return denom - var
+    raise ValueError(f"unknown epsilon placement {placement!r}")
+
+
 def normalize(x: np.ndarray, channel_axis: int, mean: np.ndarray, var: np.ndarray,
               eps: float, gamma: np.ndarray, beta: np.ndarray,
               conv: Conventions) -> np.ndarray:
