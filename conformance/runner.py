@@ -170,6 +170,24 @@ def header(adapter: Adapter, version: str) -> dict[str, Any]:
     }
 
 
+def _provenance(impl: Implementation, case: Case) -> dict[str, Any]:
+    """The row's declarations (see ``Implementation``), only those that say something."""
+    out: dict[str, Any] = {}
+    recipe = impl.recipe_behaviours(case)
+    if recipe:
+        out["recipe"] = sorted(recipe)
+    scenario = impl.demonstration(case)
+    if scenario:
+        out["demonstration"] = scenario
+    if case.op == "dropout":
+        shape = impl.mask_shape(case)
+        out["mask_shape"] = None if shape is None else list(shape)
+    config = impl.config(case)
+    if config:
+        out["config"] = config
+    return out
+
+
 def run_one(impl: Implementation, case: Case, inputs: dict[str, np.ndarray],
             adapter: Adapter, outputs_dir: Path) -> dict[str, Any]:
     record: dict[str, Any] = {"kind": "result", "framework": adapter.framework,
@@ -191,6 +209,7 @@ def run_one(impl: Implementation, case: Case, inputs: dict[str, np.ndarray],
                 "error": {"type": type(exc).__name__, "message": str(exc)[:2000],
                           "where": f"{tb[-1].filename}:{tb[-1].lineno}" if tb else ""},
                 "seconds": time.perf_counter() - t0}
+    record.update(_provenance(impl, case))
     key = result_key(case.id, impl.name, case.op)
     try:
         save_arrays(outputs_dir / f"{key}.npz", outputs)

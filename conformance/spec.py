@@ -9,15 +9,35 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 1
+from conformance.environments import ADAPTERS
 
-FRAMEWORKS: tuple[str, ...] = ("numpy", "torch", "keras", "tf_keras", "tensorflow", "mxnet")
+SCHEMA_VERSION = 2
+
+# The frameworks are the keys of the adapter table (one list, in environments.py).
+FRAMEWORKS: tuple[str, ...] = tuple(ADAPTERS)
 OPS: tuple[str, ...] = ("batchnorm", "dropout", "centering")
-MODES: tuple[str, ...] = ("training", "inference", "sequence")
+
+# Values any behaviour may take besides its own vocabulary.
+INCONCLUSIVE = "inconclusive"  # the evidence does not separate the candidate values
+NOT_MEASURED = "not_measured"  # no case that could measure it ran
+# The value would come from the suite's own recipe or stand-in code, not the framework.
+NOT_APPLICABLE = "not_applicable"
+UNDECIDED: tuple[str, ...] = (INCONCLUSIVE, NOT_MEASURED, NOT_APPLICABLE)
+
+# ``agrees`` column of discrepancies.csv.
+AGREEMENT: tuple[str, ...] = (
+    "yes",           # measured value equals the documented one
+    "no",            # measured value contradicts the documentation
+    "undocumented",  # nothing documented
+    "untested",      # documented, but the value is inconclusive or not measured
+    "unverified",    # documented by a quote no longer found in the installed docstring
+    "not_applicable",  # the row's value for this behaviour is the suite's own code
+    "demonstration",   # a deliberate-misuse row: the scenario, not the docs, explains it
+)
 
 
 class Status(str, enum.Enum):
-    """Outcome of one check. ``EXPECTED`` is a mismatch that a reviewed expectation covers."""
+    """Outcome of one check against the oracle."""
 
     PASS = "PASS"
     MISMATCH = "MISMATCH"
@@ -25,7 +45,6 @@ class Status(str, enum.Enum):
     CRASH = "CRASH"
     TIMEOUT = "TIMEOUT"
     UNSUPPORTED = "UNSUPPORTED"
-    EXPECTED = "EXPECTED"
 
 
 class RunStatus(str, enum.Enum):
@@ -90,6 +109,15 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
               "training-mode output for a batch of one sample with no other reduction axis"),
     Behaviour("frozen_layer_mode", "batchnorm", ("inference", "training"),
               "how a layer with trainable=False normalizes when called in training mode"),
+    Behaviour("hyperparameter_precision", "batchnorm", ("as_given", "float32"),
+              "on float64 inputs: momentum (decay) and epsilon applied as given, or first "
+              "rounded to float32"),
+    Behaviour("stats_precision_float64", "batchnorm", ("float64", "float32"),
+              "precision in which batch statistics of float64 inputs are accumulated"),
+    Behaviour("stats_precision_float16", "batchnorm", ("float16", "float32", "float64"),
+              "precision in which batch statistics of float16 inputs are accumulated"),
+    Behaviour("stats_precision_bfloat16", "batchnorm", ("bfloat16", "float32", "float64"),
+              "precision in which batch statistics of bfloat16 inputs are accumulated"),
     # --- dropout --------------------------------------------------------------
     Behaviour("rate_semantics", "dropout", ("drop_probability", "keep_probability"),
               "whether the rate argument is the probability to drop or to keep"),
@@ -101,6 +129,10 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
     Behaviour("rate_one", "dropout", WHAT_HAPPENS, "training-mode output at rate 1"),
     Behaviour("drop_fraction", "dropout", ("consistent", "inconsistent"),
               "dropped fraction consistent with the rate by a two-sided binomial test"),
+    Behaviour("mask_sharing", "dropout",
+              ("as_declared", "shared_along_extra_axes", "varies_along_shared_axes"),
+              "whether the mask is independent exactly along the axes the implementation "
+              "declares (elementwise, noise_shape, or whole channels)"),
     # --- centering ------------------------------------------------------------
     Behaviour("variance_normalized", "centering", ("yes", "no"),
               "whether the output is divided by a standard deviation"),
@@ -132,7 +164,7 @@ def is_allowed(behaviour: str, value: str) -> bool:
     b = BEHAVIOUR_BY_NAME.get(behaviour)
     if b is None:
         return False
-    if value in ("inconclusive", "not_measured"):
+    if value in UNDECIDED:
         return True
     if b.values is None:
         try:

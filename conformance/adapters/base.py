@@ -90,6 +90,29 @@ class Implementation(abc.ABC):
         """``None`` when the case can run, else a one-line reason (becomes UNSUPPORTED)."""
         return None
 
+    # --- provenance: what the report may attribute to the framework -------------------
+    def recipe_behaviours(self, case: Case) -> frozenset[str]:
+        """Behaviours whose observed value comes from the suite's own code for this row
+        (a recipe's constants, a stand-in for a flag the API lacks). They are reported
+        ``not_applicable``, never as the framework's behaviour."""
+        return frozenset()
+
+    def demonstration(self, case: Case) -> str:
+        """Non-empty for a deliberate-misuse row: the scenario it demonstrates (e.g. the
+        UPDATE_OPS a user forgot). Its differences are not documentation contradictions."""
+        return ""
+
+    def mask_shape(self, case: Case) -> tuple[int, ...] | None:
+        """Dropout: the mask shape this API promises for ``case`` (1 along axes where one
+        draw is shared), or ``None`` when it has no keep/drop mask (AlphaDropout)."""
+        noise = case.get("noise_shape")
+        return noise if isinstance(noise, tuple) else case.shape
+
+    def config(self, case: Case) -> dict[str, Any]:
+        """Arguments the adapter passes beyond the case's own (renorm clipping, virtual
+        batch size, ...), recorded with the result so the oracle can model them."""
+        return {}
+
     @abc.abstractmethod
     def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
         """Run the case and return outputs as NumPy arrays (see the module docstring)."""
