@@ -3,6 +3,15 @@
 ``numpy.savez`` stamps each member with the current time, so two identical runs
 would write different bytes. These helpers fix the timestamp and the member
 order, and always load with ``allow_pickle=False``.
+
+bfloat16 has no NumPy dtype of its own (``ml_dtypes`` adds one, which an
+``.npy`` header cannot name without pickle), so bfloat16 arrays are stored as
+float32 arrays holding exactly representable bfloat16 values: the case's dtype
+says what they are, and each adapter casts them (:func:`numpy_dtype` gives
+``ml_dtypes.bfloat16`` where a framework wants a NumPy array of it). Every
+float32 value that came from a bfloat16 converts back to the same bfloat16.
+``ml_dtypes`` is imported only when a bfloat16 array is made, so environments
+without it (MXNet's, pinned to numpy 1.23) run every other case.
 """
 
 from __future__ import annotations
@@ -13,10 +22,41 @@ import zipfile
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)
+BFLOAT16 = "bfloat16"
+
+
+def numpy_dtype(name: str) -> np.dtype[Any]:
+    """The NumPy dtype called ``name``; ``bfloat16`` needs the ``ml_dtypes`` package."""
+    if name == BFLOAT16:
+        try:
+            import ml_dtypes
+        except ImportError:
+            raise ValueError("bfloat16 cases need the ml_dtypes package "
+                             "(pip install ml_dtypes)") from None
+        bf16: np.dtype[Any] = np.dtype(ml_dtypes.bfloat16)
+        return bf16
+    return np.dtype(name)
+
+
+def round_to_dtype(a: object, dtype: str) -> np.ndarray:
+    """``a`` rounded to ``dtype``; bfloat16 values come back as float32 (see above)."""
+    if dtype == BFLOAT16:
+        return np.asarray(a).astype(numpy_dtype(BFLOAT16)).astype(np.float32)
+    return np.asarray(a).astype(dtype)
+
+
+def _storable(array: np.ndarray) -> np.ndarray:
+    """Extension floats (ml_dtypes' bfloat16, which a framework may return) as float32:
+    exact for bfloat16, and readable without ml_dtypes or pickle."""
+    # Without this the header says '<V2' and the values come back as raw bytes.
+    if str(getattr(array.dtype.type, "__module__", "")).startswith("ml_dtypes"):
+        return array.astype(np.float32)
+    return array
 
 
 def save_arrays(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
@@ -30,7 +70,7 @@ def save_arrays(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
                 buf = io.BytesIO()
                 # C order whatever the layout (same bytes); not ascontiguousarray,
                 # which turns a 0-d array into a 1-d one.
-                array = np.asarray(arrays[name]).copy(order="C")
+                array = _storable(np.asarray(arrays[name])).copy(order="C")
                 np.lib.format.write_array(buf, array, allow_pickle=False)
                 info = zipfile.ZipInfo(f"{name}.npy", date_time=_EPOCH)
                 info.compress_type = zipfile.ZIP_DEFLATED

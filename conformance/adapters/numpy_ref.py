@@ -23,6 +23,7 @@ import numpy as np
 
 from conformance.adapters.base import Adapter, DocClaim, Implementation, Outputs
 from conformance.adapters.documented import verified_claims
+from conformance.arrays import round_to_dtype
 from conformance.cases.model import Case, epsilon_of, momentum_of
 from conformance.oracle import batchnorm as bn
 from conformance.oracle import dropout as do
@@ -62,7 +63,7 @@ class OracleBatchNorm(Implementation):
                             epsilon_of(case, DEFAULT_EPSILON), conv)
         out["mean_after_forward"] = first["running_mean"][0]
         out["mean_after_backward"] = first["running_mean"][0]
-        return {k: v.astype(case.dtype) for k, v in out.items()}
+        return {k: round_to_dtype(v, case.dtype) for k, v in out.items()}
 
 
 class OracleDropout(Implementation):
@@ -74,8 +75,8 @@ class OracleDropout(Implementation):
         rng = np.random.default_rng(case.seed)
         kept = np.broadcast_to(rng.random(mask_shape) >= rate, x.shape)
         y = do.training_output(x, kept, rate, "inverse_keep")
-        return {"y_train": y.astype(x.dtype),
-                "y_eval": do.inference_output(x, rate, "identity").astype(x.dtype)}
+        return {"y_train": round_to_dtype(y, case.dtype),
+                "y_eval": round_to_dtype(do.inference_output(x, rate, "identity"), case.dtype)}
 
 
 class NumpyAdapter(Adapter):

@@ -5,30 +5,81 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 # A parameter value is a JSON scalar, or a tuple of ints (a shape).
 Param = int | float | str | bool | None | tuple[int, ...]
 
-DTYPES: tuple[str, ...] = ("float16", "float32", "float64")
+# bfloat16 inputs are stored as float32 arrays holding exactly representable bfloat16
+# values (npz files cannot hold ml_dtypes' bfloat16 without pickle); the case's dtype
+# tells each adapter to cast them, see conformance/arrays.py.
+DTYPES: tuple[str, ...] = ("float16", "bfloat16", "float32", "float64")
+HALF_DTYPES: tuple[str, ...] = ("float16", "bfloat16")
+
+# Unit roundoff (half the machine epsilon) per dtype; bfloat16 has 8 significant bits.
+# A table rather than np.finfo, which knows bfloat16 only once ml_dtypes is imported.
+UNIT_ROUNDOFF: dict[str, float] = {"float16": 2.0**-11, "bfloat16": 2.0**-8,
+                                   "float32": 2.0**-24, "float64": 2.0**-53}
+
+FloatArray = npt.NDArray[np.float64]
+# A tolerance no case may exceed unless it is marked informational: beyond it a check
+# cannot tell the candidate formulas apart, so it must not pretend to decide.
+DECISIVE_TOLERANCE = 1e-2
 
 
 @dataclass(frozen=True)
 class Tolerance:
-    """Elementwise bound ``|actual - expected| <= atol + rtol * |expected|``."""
+    """Elementwise bound ``|actual - expected| <= atol + rtol * |expected|``.
 
-    rtol: float
-    atol: float
+    In a case record ``rtol`` and ``atol`` are floats, the worst case over channels and
+    outputs, so a caller that knows nothing of channels stays safe. ``channels`` keeps
+    the per-channel bounds of each output group (see ``conformance.cases.tolerances``):
+    one ill-conditioned channel must not widen the bound of the others.
+    :func:`conformance.cases.tolerances.tolerance_for` turns them into arrays that
+    broadcast against an output, and ``rtol``/``atol`` are then those arrays.
+    """
 
-    def to_json(self) -> dict[str, float]:
-        return {"rtol": self.rtol, "atol": self.atol}
+    rtol: float | FloatArray
+    atol: float | FloatArray
+    # (output group, rtol per channel, atol per channel)
+    channels: tuple[tuple[str, tuple[float, ...], tuple[float, ...]], ...] = ()
+
+    @property
+    def worst(self) -> float:
+        """The largest bound anywhere (what the 1e-2 rule is about)."""
+        return float(max(np.max(self.rtol), np.max(self.atol)))
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"rtol": float(np.max(self.rtol)),
+                               "atol": float(np.max(self.atol))}
+        if self.channels:
+            out["channels"] = {g: {"rtol": list(r), "atol": list(a)}
+                               for g, r, a in self.channels}
+        return out
+
+    @staticmethod
+    def from_json(record: Mapping[str, Any]) -> Tolerance:
+        groups = record.get("channels") or {}
+        channels = tuple((str(g), tuple(float(v) for v in b["rtol"]),
+                          tuple(float(v) for v in b["atol"])) for g, b in groups.items())
+        return Tolerance(float(record["rtol"]), float(record["atol"]), channels)
 
     def describe(self) -> str:
-        return f"rtol={self.rtol:.3g} atol={self.atol:.3g}"
+        """``rtol=.. atol=..`` (the worst element), plus the median where bounds vary.
+
+        Only ``key=value`` words: the report's charts parse this string.
+        """
+        text = f"rtol={np.max(self.rtol):.3g} atol={np.max(self.atol):.3g}"
+        if np.ndim(self.rtol) or np.ndim(self.atol):
+            r, a = np.unique(self.rtol), np.unique(self.atol)
+            if r.size > 1 or a.size > 1:
+                text += f" median_rtol={np.median(r):.3g} median_atol={np.median(a):.3g}"
+        return text
 
 
 @dataclass(frozen=True)
@@ -45,6 +96,9 @@ class Case:
     seed: int
     tolerance: Tolerance
     note: str = field(default="", compare=False)
+    # Non-empty for a case whose tolerance cannot decide (above DECISIVE_TOLERANCE): why it
+    # still runs. Such a case is reported, not used to tell candidate values apart.
+    informational: str = ""
 
     @staticmethod
     def make(op: str, family: str, seed: int, tolerance: Tolerance, note: str = "",
@@ -96,21 +150,25 @@ class Case:
         return value
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "id": self.id, "op": self.op, "family": self.family, "seed": self.seed,
             "params": self.param_dict(), "tolerance": self.tolerance.to_json(),
             "note": self.note,
         }
+        if self.informational:
+            out["informational"] = self.informational
+        return out
 
     @staticmethod
     def from_json(record: Mapping[str, Any]) -> Case:
         """Inverse of :meth:`to_json`; raises ``ValueError`` naming the bad field."""
         try:
             params = dict(record["params"])
-            tol = Tolerance(float(record["tolerance"]["rtol"]),
-                            float(record["tolerance"]["atol"]))
-            case = Case.make(str(record["op"]), str(record["family"]), int(record["seed"]),
-                             tol, note=str(record.get("note", "")), **params)
+            tol = Tolerance.from_json(record["tolerance"])
+            case = replace(Case.make(str(record["op"]), str(record["family"]),
+                                     int(record["seed"]), tol, note=str(record.get("note", "")),
+                                     **params),
+                           informational=str(record.get("informational", "")))
         except (KeyError, TypeError) as exc:
             raise ValueError(f"case record is missing or has a bad field: {exc}") from None
         if "id" in record and record["id"] != case.id:
@@ -133,22 +191,4 @@ def epsilon_of(case: Case, default: float) -> float:
 
 
 def unit_roundoff(dtype: str) -> float:
-    return float(np.finfo(np.dtype(dtype)).eps) / 2
-
-
-def conditioned_tolerance(dtype: str, condition: float, reduce_size: int) -> Tolerance:
-    """Tolerance from the dtype's roundoff, the case's conditioning and the reduction length.
-
-    ``condition`` is |mean| / std of the input (1 for well-centred data): the
-    relative error of a normalized output grows with it, because the mean must be
-    cancelled before dividing by a small spread. Reductions add about log2(n)
-    roundings each. The constant 64 leaves room for a different but sound
-    summation order; anything beyond it is a different formula, not roundoff.
-    """
-    u = unit_roundoff(dtype)
-    growth = max(1.0, float(np.log2(max(reduce_size, 2))))
-    bound = 64.0 * u * (1.0 + condition) * growth
-    if dtype == "float16":
-        # Outputs are rounded to half precision after float32 accumulation.
-        bound = max(bound, 8.0 * u)
-    return Tolerance(rtol=bound, atol=bound)
+    return UNIT_ROUNDOFF[dtype]

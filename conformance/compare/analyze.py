@@ -16,6 +16,7 @@ import numpy as np
 
 from conformance.cases.model import Case, epsilon_of, momentum_of
 from conformance.cases.store import load_inputs
+from conformance.cases.tolerances import tolerance_for
 from conformance.compare.errors import compare
 from conformance.compare.fit import Finding
 from conformance.compare.infer_batchnorm import (
@@ -121,7 +122,7 @@ def _result_row(run: Run, r: dict[str, Any], case: Case | None, check: str, stat
         "case_id": r["case_id"], "check": check, "status": status.value,
         "max_abs_err": "" if err is None else f"{err[0]:.3g}",
         "max_rel_err": "" if err is None else f"{err[1]:.3g}",
-        "tolerance": case.tolerance.describe() if case else "", "detail": detail,
+        "tolerance": tolerance_for(case, check).describe() if case else "", "detail": detail,
     }
 
 
@@ -138,7 +139,7 @@ def _bn_checks(run: Run, r: dict[str, Any], e: Evidence, moments: MomentCache,
     for key, mode in _MODES.items():
         if key not in e.outputs:
             continue
-        c = compare(e.outputs[key], exp[key], case.tolerance)
+        c = compare(e.outputs[key], exp[key], tolerance_for(case, key))
         status = Status.PASS if c.passed else Status.MISMATCH
         detail = "" if c.passed else (
             f"{run.framework} {run.version} {r['implementation']} on {case.id} "
