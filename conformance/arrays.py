@@ -50,6 +50,14 @@ def round_to_dtype(a: object, dtype: str) -> np.ndarray:
     return np.asarray(a).astype(dtype)
 
 
+def in_case_dtype(arrays: Mapping[str, np.ndarray], dtype: str) -> dict[str, np.ndarray]:
+    """A case's arrays in its own NumPy dtype, for frameworks that take NumPy bfloat16
+    (TensorFlow): bfloat16 ones as ``ml_dtypes.bfloat16``, others as they are."""
+    if dtype != BFLOAT16:
+        return dict(arrays)
+    return {k: np.asarray(v).astype(numpy_dtype(dtype)) for k, v in arrays.items()}
+
+
 def _storable(array: np.ndarray) -> np.ndarray:
     """Extension floats (ml_dtypes' bfloat16, which a framework may return) as float32:
     exact for bfloat16, and readable without ml_dtypes or pickle."""

@@ -27,14 +27,19 @@ def _torch() -> Any:
     return torch
 
 
-def _tensor(a: np.ndarray, grad: bool = False) -> Any:
+def _tensor(a: np.ndarray, grad: bool = False, dtype: Any = None) -> Any:
+    """``dtype``: the case's torch dtype (bfloat16 inputs arrive as float32 arrays)."""
     t = _torch().from_numpy(np.ascontiguousarray(a))
+    t = t if dtype is None else t.to(dtype)
     return t.requires_grad_(True) if grad else t
 
 
 def _np(t: Any) -> np.ndarray:
     # A copy: numpy() shares memory with buffers that later steps update in place.
-    return np.array(t.detach().cpu().numpy(), copy=True)
+    t = t.detach().cpu()
+    if t.dtype == _torch().bfloat16:  # NumPy has no bfloat16: float32 holds it exactly
+        t = t.float()
+    return np.array(t.numpy(), copy=True)
 
 
 def _bn_kwargs(case: Case) -> dict[str, Any]:
@@ -58,7 +63,7 @@ def _bn_kwargs(case: Case) -> dict[str, Any]:
 def _step(module: Any, x: np.ndarray) -> Any:
     """One training step as users run it: forward in train mode, then backward."""
     module.train()
-    y = module(_tensor(x, grad=True))
+    y = module(_tensor(x, grad=True, dtype=module.running_mean.dtype))
     y.sum().backward()
     return y
 
@@ -110,19 +115,19 @@ class BatchNormModule(Implementation):
                 rvs.append(_np(m.running_var))
         m.eval()
         out: Outputs = {"y_train": np.stack(ys), "running_mean": np.stack(rms),
-                        "y_eval": _np(m(_tensor(inputs["eval"])))}
+                        "y_eval": _np(m(_tensor(inputs["eval"], dtype=m.running_mean.dtype)))}
         if rvs:
             out["running_var"] = np.stack(rvs)
         probe = self._make(case, inputs)
         probe.train()
-        y = probe(_tensor(train[0], grad=True))
+        y = probe(_tensor(train[0], grad=True, dtype=probe.running_mean.dtype))
         out["mean_after_forward"] = _np(probe.running_mean)
         y.sum().backward()
         out["mean_after_backward"] = _np(probe.running_mean)
         # The nearest thing torch has to trainable=False: parameters without gradients.
         frozen = self._make(case, inputs).requires_grad_(False)
         frozen.train()
-        out["frozen_train"] = _np(frozen(_tensor(train[0])))
+        out["frozen_train"] = _np(frozen(_tensor(train[0], dtype=frozen.running_mean.dtype)))
         return out
 
 
@@ -178,8 +183,8 @@ class FunctionalBatchNorm(Implementation):
         if case.get("epsilon") != "default":
             kwargs["eps"] = float(case.get("epsilon"))  # type: ignore[arg-type]
         dt = getattr(torch, case.dtype)
-        gamma = _tensor(inputs["gamma"]).clone().requires_grad_(True)
-        beta = _tensor(inputs["beta"]).clone().requires_grad_(True)
+        gamma = _tensor(inputs["gamma"], dtype=dt).clone().requires_grad_(True)
+        beta = _tensor(inputs["beta"], dtype=dt).clone().requires_grad_(True)
 
         def buffers() -> tuple[Any, Any]:
             return torch.zeros(case.channels, dtype=dt), torch.ones(case.channels, dtype=dt)
@@ -187,15 +192,16 @@ class FunctionalBatchNorm(Implementation):
         rm, rv = buffers()
         ys, rms, rvs = [], [], []
         for x in inputs["train"]:
-            y = fn(_tensor(x, grad=True), rm, rv, gamma, beta, training=True, **kwargs)
+            y = fn(_tensor(x, grad=True, dtype=dt), rm, rv, gamma, beta, training=True, **kwargs)
             y.sum().backward()
             ys.append(_np(y))
             rms.append(_np(rm))
             rvs.append(_np(rv))
-        y_eval = fn(_tensor(inputs["eval"]), rm, rv, gamma, beta, training=False, **kwargs)
+        y_eval = fn(_tensor(inputs["eval"], dtype=dt), rm, rv, gamma, beta, training=False,
+                    **kwargs)
         prm, prv = buffers()
-        y0 = fn(_tensor(inputs["train"][0], grad=True), prm, prv, gamma, beta, training=True,
-                **kwargs)
+        y0 = fn(_tensor(inputs["train"][0], grad=True, dtype=dt), prm, prv, gamma, beta,
+                training=True, **kwargs)
         after_forward = _np(prm)
         y0.sum().backward()
         return {"y_train": np.stack(ys), "running_mean": np.stack(rms),
@@ -213,7 +219,7 @@ class DropoutImpl(Implementation):
 
     def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
         torch = _torch()
-        x = _tensor(inputs["x"])
+        x = _tensor(inputs["x"], dtype=getattr(torch, case.dtype))
         p = float(case.get("rate"))  # type: ignore[arg-type]
         if self.name == "torch.nn.Dropout":
             module = torch.nn.Dropout(p=p)

@@ -33,6 +33,7 @@ from conformance.adapters._tf_common import quiet_tensorflow, seed_tensorflow
 from conformance.adapters._tf_v1 import V1_BN, V1LayersBatchNorm, v1_layers
 from conformance.adapters.base import Adapter, DocClaim, Implementation, Outputs, Unsupported
 from conformance.adapters.documented import signature_default, verified_claims
+from conformance.arrays import in_case_dtype
 from conformance.cases.model import Case
 from conformance.oracle.batchnorm import reduce_axes
 
@@ -79,6 +80,7 @@ class RecipeBatchNorm(Implementation):
 
     def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
         tf = _tf()
+        inputs = in_case_dtype(inputs, case.dtype)  # bfloat16 arrives as float32
         decay = _float(case, "momentum", RECIPE_DEFAULTS["decay"])
         eps = _float(case, "epsilon", RECIPE_DEFAULTS["variance_epsilon"])
         axes = list(reduce_axes(len(case.shape), case.channel_axis))
@@ -141,11 +143,12 @@ class FusedBatchNorm(Implementation):
     def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
         tf = _tf()
         fn = tf.compat.v1.nn.fused_batch_norm
+        inputs = in_case_dtype(inputs, case.dtype)  # bfloat16 arrives as float32
         rank = len(case.shape)
         fmt = {(4, 1): "NCHW", (4, 3): "NHWC", (5, 1): "NCDHW", (5, 4): "NDHWC"}[
             (rank, case.channel_axis)]
         # The kernel takes float32 scale, offset and statistics for half input.
-        pdt = "float32" if case.dtype == "float16" else case.dtype
+        pdt = "float32" if case.dtype in ("float16", "bfloat16") else case.dtype
         kwargs: dict[str, Any] = {"data_format": fmt}
         if case.get("epsilon") != "default":
             kwargs["epsilon"] = float(case.get("epsilon"))  # type: ignore[arg-type]
