@@ -81,7 +81,8 @@ def channel_tolerance(dtype: str, n: int, means: npt.ArrayLike, stds: npt.ArrayL
     g = growth(n)
     mu = np.abs(np.asarray(means, dtype=np.float64))
     sigma = np.asarray(stds, dtype=np.float64)
-    d_mean = u * g * (mu + Z_MAX * sigma)
+    # The terms summed are ~|mu| + sigma in size (Z_MAX bounds one element, not a sum).
+    d_mean = u * g * (mu + sigma)
     d_var = u * g * sigma**2 + d_mean**2
     s2 = sigma**2 + epsilon
     with np.errstate(divide="ignore", invalid="ignore"):
