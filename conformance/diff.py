@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from conformance.cases.model import Case
+from conformance.cases.tolerances import tolerance_for
 from conformance.compare.errors import compare
 from conformance.compare.load import Run, load_run, load_runs
 from conformance.expectations import read_discrepancies, same_value
@@ -171,11 +172,12 @@ def _compare_output(fw: str, impl: str, case: Case, name: str, *, xa: np.ndarray
                                 f"{int((ka != kb).sum())} of {ka.size} mask elements differ"))
         both = ka & kb
         xa, xb = np.where(both, xa, 0), np.where(both, xb, 0)
-    c = compare(xb, xa, case.tolerance)
+    tol = tolerance_for(case, name)
+    c = compare(xb, xa, tol)
     if not c.passed:
         rows.append(DiffRow("drift", fw, impl, subject, "", "",
                             f"max abs {c.max_abs:.3g}, max rel {c.max_rel:.3g}, "
-                            f"{c.ratio:.3g}x the tolerance ({case.tolerance.describe()}, "
+                            f"{c.ratio:.3g}x the tolerance ({tol.describe()}, "
                             f"{case.dtype}, shape {xa.shape})", regression=True))
     return rows
 

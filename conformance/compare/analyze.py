@@ -143,7 +143,8 @@ def _bn_checks(run: Run, r: dict[str, Any], e: Evidence, moments: MomentCache,
         status = Status.PASS if c.passed else Status.MISMATCH
         detail = "" if c.passed else (
             f"{run.framework} {run.version} {r['implementation']} on {case.id} "
-            f"({case.dtype}, shape {case.shape}): {key} differs from the oracle under {source}")
+            f"({case.dtype}, shape {case.shape}): {key} differs from the oracle under {source}"
+            + (f" [informational case: {case.informational}]" if case.informational else ""))
         rows.append(_result_row(run, r, case, key, status, mode, (c.max_abs, c.max_rel), detail))
     return rows
 
