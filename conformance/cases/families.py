@@ -78,7 +78,7 @@ def _bn_tolerance(params: dict[str, Param], seed: int) -> Tolerance:
     means, stds = channel_draws(np.random.default_rng(seed), channels,
                                 float(params["offset"]),  # type: ignore[arg-type]
                                 float(params["spread"]),  # type: ignore[arg-type]
-                                str(params["special"]))
+                                str(params["special"]), params.get("tiny_mean"))
     return channel_tolerance(str(params["dtype"]), _reduce_size(shape, layout), means, stds,
                              smallest_epsilon(params["epsilon"]),  # type: ignore[arg-type]
                              variance_normalized=params.get("flags") != "mean_only")
@@ -163,8 +163,8 @@ def _bn_fused() -> Iterator[Case]:
     # fused kernels' own default and floor are measured, never taken from the docs.
     for eps, layout in ((1e-8, "first"), (1e-3, "first"), ("default", "first"),
                         ("default", "last"), (1e-8, "last")):
-        yield _bn("bn_fused", epsilon=eps, dtype="float32", special="centred_tiny_variance",
-                  batch=32, channels=4, layout=layout,
+        yield _bn("bn_fused", epsilon=eps, dtype="float32", special="tiny_variance",
+                  tiny_mean=1e-3, batch=32, channels=4, layout=layout,
                   note=f"float32 rank 4 (fused kernels), channels {layout}, epsilon {eps}; "
                        "channel 1 has mean and std 1e-3")
 
@@ -178,7 +178,7 @@ def _bn_precision() -> Iterator[Case]:
         for momentum, eps in ((0.1, 1e-5), (0.99, 1e-3)):
             yield _bn("bn_precision", rank=rank, batch=16 if rank == 2 else 4, channels=4,
                       dtype="float64", momentum=momentum, epsilon=eps, steps=4,
-                      special="centred_tiny_variance",
+                      special="tiny_variance", tiny_mean=1e-3,
                       note=f"float64, momentum {momentum}, epsilon {eps}, rank {rank}: "
                            "float32 rounding of either shows")
 
@@ -269,7 +269,7 @@ def _replica(case: Case, index: int) -> Case:
 
 
 def channel_draws(rng: np.random.Generator, channels: int, offset: float, spread: float,
-                  special: str) -> tuple[np.ndarray, np.ndarray]:
+                  special: str, tiny_mean: Param = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and standard deviation, the first draws of a batch-norm case.
 
     One function for the inputs and the tolerance, so a channel's bound always
@@ -282,11 +282,10 @@ def channel_draws(rng: np.random.Generator, channels: int, offset: float, spread
         stds[1] = 1e-5
     elif special == "tiny_variance":
         stds[1] = 1e-3
-    elif special == "centred_tiny_variance":
-        # Channel 1 varies 1e-3 about 1e-3: epsilon shows, and even float32 can measure
-        # it (an uncentred tiny channel cancels a mean 1e3 times its spread).
-        stds[1] = 1e-3
-        means[1] = 1e-3
+        if tiny_mean is not None:
+            # E.g. 1e-3: epsilon still shows, and even float32 can measure it (a tiny
+            # channel at its drawn mean cancels a mean up to 1e3 times its spread).
+            means[1] = float(tiny_mean)  # type: ignore[arg-type]
     elif special == "centred":
         # Means at zero: in a half dtype a stored mean then costs no precision, and the
         # checks stay decisive; the variance's sum still grows with the reduction.
@@ -308,7 +307,8 @@ def inputs_for(case: Case) -> dict[str, np.ndarray]:
     c, axis = case.channels, case.channel_axis
     bshape = [1] * len(case.shape)
     bshape[axis] = c
-    means, stds = channel_draws(rng, c, offset, spread, str(case.get("special", "none")))
+    means, stds = channel_draws(rng, c, offset, spread, str(case.get("special", "none")),
+                                case.get("tiny_mean"))
     chan_mean, chan_std = means.reshape(bshape), stds.reshape(bshape)
 
     def batch() -> np.ndarray:
