@@ -151,7 +151,7 @@ DROP_FRACTION_CONFIDENCE = 0.999
 
 RESULTS_COLUMNS: tuple[str, ...] = (
     "framework", "framework_version", "implementation", "op", "mode", "case_id", "check",
-    "status", "max_abs_err", "max_rel_err", "tolerance", "detail",
+    "status", "max_abs_err", "max_rel_err", "tolerance", "detail", "cause",
 )
 DISCREPANCY_COLUMNS: tuple[str, ...] = (
     "framework", "framework_version", "implementation", "op", "behaviour", "documented",
