@@ -101,6 +101,13 @@ def epsilon_floor(readings: Sequence[EpsilonReading]) -> tuple[Finding, float | 
         return Finding("epsilon_effective", "not_measured",
                        note="no explicit-epsilon probe on a low-variance channel"), None
     raised = [r for r in given if r.effective - (r.given or 0.0) > 3 * r.noise]
+    lowered = [r for r in given if (r.given or 0.0) - r.effective > 3 * r.noise]
+    if lowered:
+        return Finding("epsilon_effective", "inconclusive", [r.case_id for r in lowered][:6],
+                       note="the output implies a smaller epsilon than given: "
+                            + ", ".join(f"{format_number(r.given or 0.0)}->"
+                                        f"{format_number(r.effective)}" for r in lowered)
+                            + " (the formula does not fit these probes)"), None
     if not raised:
         low = min(given, key=lambda r: r.given or 0.0)
         return Finding("epsilon_effective", "as_given", [low.case_id],
