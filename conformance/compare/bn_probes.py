@@ -21,6 +21,12 @@ from conformance.compare.fit import Finding
 from conformance.oracle import batchnorm as bn
 
 
+# ``as_given`` needs a probe that rules out any floor at or above this: every floor met in
+# practice (cuDNN's 1e-5, TensorFlow's 1.001e-5) is far above it, and a float64 probe with
+# epsilon 0 or 1e-8 resolves floors far below it.
+FLOOR_RESOLUTION = 1e-7
+
+
 @dataclass(frozen=True)
 class EpsilonReading:
     """The epsilon a training output implies on its least-varying channel."""
@@ -109,11 +115,16 @@ def epsilon_floor(readings: Sequence[EpsilonReading]) -> tuple[Finding, float | 
                                         f"{format_number(r.effective)}" for r in lowered)
                             + " (the formula does not fit these probes)"), None
     if not raised:
-        low = min(given, key=lambda r: r.given or 0.0)
+        # A probe with given epsilon g rules out every floor above g + 3 * noise.
+        low = min(given, key=lambda r: (r.given or 0.0) + 3 * r.noise)
+        bound = (low.given or 0.0) + 3 * low.noise
+        if bound >= FLOOR_RESOLUTION:
+            return Finding("epsilon_effective", "inconclusive", [low.case_id],
+                           note=f"no probe rules out a floor below {bound:.2g}: the "
+                                "low-variance outputs are not precise enough"), None
         return Finding("epsilon_effective", "as_given", [low.case_id],
                        note=f"epsilon {format_number(low.given or 0.0)} was used as given "
-                            f"(to within {low.noise:.2g}); a floor below that cannot be "
-                            "ruled out"), None
+                            f"(to within {low.noise:.2g}): no floor above {bound:.2g}"), None
     floor = float(np.median([r.effective for r in raised]))
     off = [r for r in raised if abs(r.effective - floor) > max(3 * r.noise, 0.01 * floor)]
     above = [r for r in given if r not in raised and (r.given or 0.0) < floor]
