@@ -1,0 +1,76 @@
+"""Planted conventions: the inference recovers each one or says it cannot tell.
+
+A wrong definite value fails. Known gaps are strict xfails whose reason names
+what is missing, so a fix shows up as an unexpected pass to remove.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conformance.adapters.base import Implementation
+from conformance.cases import Case, generate, inputs_for
+from conformance.compare.analyze import Analysis
+
+from .harness import Table, mismatches
+from .planted import DropKnobs, Knobs
+from .plants import BASELINE, PLANTS, Plant, check_others, check_planted
+
+
+def _params(attr: str, plants: tuple[Plant, ...] = PLANTS) -> list[object]:
+    return [pytest.param(p, id=p.name, marks=[pytest.mark.xfail(strict=True, reason=reason)]
+                         if (reason := getattr(p, attr)) else [])
+            for p in plants]
+
+
+@pytest.mark.parametrize("plant", _params("xfail_planted", tuple(p for p in PLANTS
+                                                                 if p.planted)))
+def test_planted_value_is_recovered_or_inconclusive(plant: Plant, inferred: Table) -> None:
+    check_planted(plant, inferred)
+
+
+@pytest.mark.parametrize("plant", _params("xfail_others"))
+def test_other_behaviours_are_not_wrong(plant: Plant, inferred: Table) -> None:
+    check_others(plant, inferred)
+
+
+@pytest.mark.parametrize("plant", _params("xfail_checks", tuple(p for p in PLANTS if p.clean)))
+def test_checks_pass_under_the_inferred_conventions(plant: Plant,
+                                                    planted_analysis: Analysis) -> None:
+    bad = mismatches(planted_analysis, plant.rows())
+    assert not bad, f"{len(bad)} MISMATCH, e.g.\n" + "\n".join(bad[:5])
+
+
+def test_there_are_enough_plants_across_the_ops() -> None:
+    planted = [p for p in PLANTS if p.planted]
+    assert len(planted) >= 15
+    assert {p.op for p in planted} == set(BASELINE)
+
+
+def _outcome(impl: Implementation, case: Case) -> dict[str, np.ndarray] | str:
+    try:
+        return impl.run(case, inputs_for(case))
+    except ValueError as exc:  # the baseline refuses a batch of one, as torch does
+        return str(exc)
+
+
+def _differ(a: dict[str, np.ndarray] | str, b: dict[str, np.ndarray] | str) -> bool:
+    if isinstance(a, str) or isinstance(b, str):
+        return a != b
+    return set(a) != set(b) or any(not np.array_equal(a[k], b[k], equal_nan=True) for k in a)
+
+
+@pytest.mark.parametrize("plant", [pytest.param(p, id=p.name) for p in PLANTS if p.planted])
+def test_every_plant_departs_from_the_baseline(plant: Plant) -> None:
+    """A plant that changes nothing would pass without testing anything."""
+    for row, (planted, truth) in plant.rows().items():
+        assert not set(planted) & set(truth), row
+    assert plant.knobs != type(plant.knobs)(), f"{plant.name}: its knobs are the baseline's"
+    if isinstance(plant.knobs, DropKnobs) or plant.knobs.recipe:
+        return  # random masks differ anyway; a recipe plant changes declarations only
+    baseline = Plant("baseline", plant.op, Knobs(), {}).implementation()
+    impl = plant.implementation()
+    cases = [c for c in generate() if c.op == plant.op]
+    assert any(_differ(_outcome(impl, c), _outcome(baseline, c)) for c in cases), \
+        f"{plant.name} gives the baseline's outputs on every case"
