@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from conformance.adapters.base import Adapter, Implementation, Outputs
+from conformance.adapters.base import Adapter, DocClaim, Implementation, Outputs
 from conformance.cases.model import Case
 
 
@@ -38,6 +38,8 @@ class Knobs:
     batch_of_one_raises: bool = True  # as torch; False: normalizes to beta
     frozen: str = ""  # "inference": trainable=False normalizes with the running statistics
     recipe: frozenset[str] = frozenset()  # behaviours declared to come from suite code
+    documented: tuple[tuple[str, str], ...] = ()  # (behaviour, value) the adapter claims
+    refuse_epsilon_probes: bool = False  # unsupported: default epsilon on a tiny variance
     # centering
     divide_by_std: bool | None = None  # None: as the case's flags say
     add_offset: bool | None = None
@@ -54,6 +56,7 @@ class DropKnobs:
     inference: str = "identity"  # identity, scaled_by_keep, dropout
     naive_rate_one: bool = False  # scale by 1/(1-rate) even at rate 1: 0 * inf = nan
     ignore_noise_shape: bool = False  # draws every element even where noise_shape is 1
+    gaussian: bool = False  # no mask: multiplies by N(1, rate / (1 - rate)), as GaussianDropout
 
 
 def _stats(x: np.ndarray, axes: tuple[int, ...],
@@ -157,6 +160,12 @@ class PlantedBatchNorm(Implementation):
     def recipe_behaviours(self, case: Case) -> frozenset[str]:
         return self.knobs.recipe
 
+    def supports(self, case: Case) -> str | None:
+        if self.knobs.refuse_epsilon_probes and case.get("epsilon") == "default" and \
+                case.get("special") == "tiny_variance":
+            return "planted: no default-epsilon probe runs"
+        return None
+
     def _update(self, rm: np.ndarray, rv: np.ndarray, mean: np.ndarray, var: np.ndarray,
                 n: int, momentum: float | None,
                 step: int) -> tuple[np.ndarray, np.ndarray]:
@@ -188,6 +197,9 @@ class PlantedDropout(Implementation):
             shape[0] = 1
 
         def train() -> np.ndarray:
+            if k.gaussian:
+                sd = np.sqrt(p_drop / (1.0 - p_drop)) if p_drop < 1.0 else 0.0
+                return x * self.rng.normal(1.0, sd, x.shape)
             keep = self.rng.random(shape) >= min(1.0, p_drop * k.drop_bias)
             if not k.scale:
                 return x * keep
@@ -199,6 +211,9 @@ class PlantedDropout(Implementation):
         y_eval = {"identity": x, "scaled_by_keep": x * (1.0 - p_drop)}.get(k.inference)
         out = {"y_train": train(), "y_eval": train() if y_eval is None else y_eval}
         return {key: v.astype(case.dtype) for key, v in out.items()}
+
+    def mask_shape(self, case: Case) -> tuple[int, ...] | None:
+        return None if self.knobs.gaussian else super().mask_shape(case)
 
 
 class PlantedAdapter(Adapter):
@@ -218,6 +233,11 @@ class PlantedAdapter(Adapter):
 
     def implementations(self) -> Sequence[Implementation]:
         return self._impls
+
+    def documented(self) -> list[DocClaim]:
+        return [DocClaim(impl.name, behaviour, value, "planted claim")
+                for impl in self._impls if isinstance(impl, PlantedBatchNorm)
+                for behaviour, value in impl.knobs.documented]
 
     def seed(self, seed: int) -> None:
         for impl in self._impls:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from conformance.adapters.base import Implementation
 
-from .harness import wrong_others, wrong_planted
+from .harness import same_value, wrong_others, wrong_planted
 from .planted import DropKnobs, Knobs, PlantedBatchNorm, PlantedDropout
 
 PREFIX = "planted."
@@ -54,11 +54,14 @@ class Plant:
     planted: Mapping[str, str]
     consequences: Mapping[str, str] = field(default_factory=dict)
     unknown: frozenset[str] = frozenset()
+    # Truths the default case set decides: reported exactly, ``inconclusive`` fails.
+    decisive: frozenset[str] = frozenset()
     # Reasons for strict xfails: the inference gets it wrong or cannot express it yet.
     clean: bool = True
     xfail_planted: str = ""
     xfail_others: str = ""
     xfail_checks: str = ""
+    xfail_decisive: str = ""
 
     def implementation(self) -> Implementation:
         if isinstance(self.knobs, DropKnobs):
@@ -84,11 +87,21 @@ _NO_CONVENTION = "the oracle has no convention for {} (issue 10 item 1)"
 _FLOORS = ("floors are picked from EPSILON_FLOORS, not measured, so the checks run under a "
            "wrong epsilon (issue 10 item 3)")
 
+# What the default case set decides for the baseline: an inference that answered
+# ``inconclusive`` to everything would pass every other test.
+DECIDED: dict[str, frozenset[str]] = {
+    "batchnorm": frozenset(BASELINE["batchnorm"]) - {
+        "hyperparameter_precision", "stats_precision_float64", "stats_precision_float16",
+        "stats_precision_bfloat16"},
+    "dropout": frozenset(BASELINE["dropout"]) - {"mask_sharing"},
+    "centering": frozenset({"variance_normalized", "offset_applied"}),
+}
+
 PLANTS: tuple[Plant, ...] = (
     # --- controls: nothing planted, every baseline truth checked ---------------------
-    Plant("baseline_batchnorm", "batchnorm", Knobs(), {}),
-    Plant("baseline_dropout", "dropout", DropKnobs(), {}),
-    Plant("baseline_centering", "centering", Knobs(), {}),
+    Plant("baseline_batchnorm", "batchnorm", Knobs(), {}, decisive=DECIDED["batchnorm"]),
+    Plant("baseline_dropout", "dropout", DropKnobs(), {}, decisive=DECIDED["dropout"]),
+    Plant("baseline_centering", "centering", Knobs(), {}, decisive=DECIDED["centering"]),
     # --- batch norm -------------------------------------------------------------------
     Plant("epsilon_outside_sqrt", "batchnorm", Knobs(epsilon_where="outside_sqrt"),
           {"epsilon_placement": "outside_sqrt"}),
@@ -151,6 +164,16 @@ PLANTS: tuple[Plant, ...] = (
           {"momentum_default": "not_applicable", "momentum_convention": "not_applicable"},
           xfail_planted="analyze reports a declared recipe behaviour as measured, not "
                         "not_applicable (issue 10 item 5)"),
+    # The default epsilon cannot be measured and the documentation misstates it: the value
+    # must not come from the documentation, and the formula, decided by explicit epsilons,
+    # must not be lost to cases run under the documented epsilon.
+    Plant("epsilon_documented_wrong_and_unmeasured", "batchnorm",
+          Knobs(refuse_epsilon_probes=True, documented=(("epsilon_default", "0.001"),)), {},
+          decisive=frozenset({"epsilon_placement", "normalize_variance", "gamma_applied",
+                              "inference_statistics"}),
+          xfail_decisive="a documented epsilon_default is fed into the fit of the "
+                         "default-epsilon cases instead of leaving them out (issue 10 item 3)",
+          clean=False),  # checks follow the documentation, which is wrong: MISMATCH is right
     # --- centering --------------------------------------------------------------------
     Plant("centering_without_variance", "centering", Knobs(divide_by_std=False),
           {"variance_normalized": "no"}),
@@ -174,6 +197,13 @@ PLANTS: tuple[Plant, ...] = (
           xfail_checks=_NO_CONVENTION.format("dropout applied at inference")),
     Plant("rate_one_nan", "dropout", DropKnobs(naive_rate_one=True), {"rate_one": "nan"},
           clean=False),
+    # Multiplicative noise, no mask (GaussianDropout; AlphaDropout likewise never zeroes).
+    Plant("gaussian_noise_without_mask", "dropout", DropKnobs(gaussian=True),
+          dict.fromkeys(("rate_semantics", "training_scale", "drop_fraction", "mask_sharing"),
+                        "not_applicable"),
+          unknown=frozenset({"rate_one"}), clean=False,
+          xfail_planted="mask-based behaviours are inferred for a row that declares no mask "
+                        "(mask_shape None) instead of not_applicable (issue 10 item 6)"),
     Plant("noise_shape_ignored", "dropout", DropKnobs(ignore_noise_shape=True),
           {"mask_sharing": "varies_along_shared_axes"}, clean=False,
           xfail_planted=_NOT_INFERRED.format("mask_sharing", 6)),
@@ -184,6 +214,17 @@ def check_planted(plant: Plant, inferred: Mapping[str, Mapping[str, str]]) -> No
     """Fail unless every row of ``plant`` recovers its planted values (or says inconclusive)."""
     problems = [f"{row}: {p}" for row, (planted, _) in plant.rows().items()
                 for p in wrong_planted(inferred.get(row, {}), planted)]
+    assert not problems, "\n".join(problems)
+
+
+def check_decisive(plant: Plant, inferred: Mapping[str, Mapping[str, str]]) -> None:
+    """Fail unless each ``decisive`` behaviour is reported as exactly its truth."""
+    problems = []
+    for row, (planted, truth) in plant.rows().items():
+        for b in sorted(plant.decisive):
+            want, got = {**truth, **planted}[b], inferred.get(row, {}).get(b)
+            if got is None or not same_value(b, got, want):
+                problems.append(f"{row}: {b}: inferred {got}, the cases decide {want}")
     assert not problems, "\n".join(problems)
 
 
