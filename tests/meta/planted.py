@@ -32,7 +32,10 @@ class Knobs:
     trigger: str = "forward"  # forward, backward, never
     inference: str = "running"  # running, batch
     gamma: bool = True
-    float32_hyperparameters: bool = False  # round momentum and epsilon to float32 first
+    # as_given; float32: the momentum rounded to float32 (MXNet); float32_complement:
+    # 1 - momentum rounded to float32 (TF's moving-average decay)
+    momentum_precision: str = "as_given"
+    epsilon_float32: bool = False
     # (input dtype, dtype the batch statistics are accumulated in, one rounding a step)
     stats_precision: tuple[str, str] | None = None
     batch_of_one_raises: bool = True  # as torch; False: normalizes to beta
@@ -94,9 +97,12 @@ class PlantedBatchNorm(Implementation):
         momentum = None if m_arg == "none" else (
             k.default_momentum if m_arg == "default" else float(m_arg))  # type: ignore[arg-type]
         eps = k.default_epsilon if e_arg == "default" else float(e_arg)  # type: ignore[arg-type]
-        if k.float32_hyperparameters:
+        if k.epsilon_float32:
             eps = float(np.float32(eps))
-            momentum = None if momentum is None else float(np.float32(momentum))
+        if momentum is not None and k.momentum_precision == "float32":
+            momentum = float(np.float32(momentum))
+        elif momentum is not None and k.momentum_precision == "float32_complement":
+            momentum = 1.0 - float(np.float32(1.0 - momentum))
         eps = max(eps, k.epsilon_floor)
         flags = str(case.get("flags") or "")
         divide = k.divide_by_std if k.divide_by_std is not None else flags != "mean_only"
@@ -155,7 +161,8 @@ class PlantedBatchNorm(Implementation):
         if k.frozen == "inference":
             x0 = np.asarray(inputs["train"][0], dtype=np.float64)
             out["frozen_train"] = normalize(x0, np.zeros(case.channels), np.ones(case.channels))
-        return {key: v.astype(case.dtype) for key, v in out.items()}
+        # The inputs' own dtype (bfloat16 is not a name NumPy knows without ml_dtypes).
+        return {key: v.astype(inputs["train"].dtype) for key, v in out.items()}
 
     def recipe_behaviours(self, case: Case) -> frozenset[str]:
         return self.knobs.recipe
@@ -210,7 +217,7 @@ class PlantedDropout(Implementation):
 
         y_eval = {"identity": x, "scaled_by_keep": x * (1.0 - p_drop)}.get(k.inference)
         out = {"y_train": train(), "y_eval": train() if y_eval is None else y_eval}
-        return {key: v.astype(case.dtype) for key, v in out.items()}
+        return {key: v.astype(inputs["x"].dtype) for key, v in out.items()}
 
     def mask_shape(self, case: Case) -> tuple[int, ...] | None:
         return None if self.knobs.gaussian else super().mask_shape(case)

@@ -33,9 +33,10 @@ BASELINE: dict[str, dict[str, str]] = {
         "epsilon_placement": "inside_sqrt", "normalize_variance": "biased",
         "running_variance_update": "unbiased", "stats_update_trigger": "forward",
         "gamma_applied": "yes", "inference_statistics": "running",
-        "batch_size_one_training": "error", "hyperparameter_precision": "as_given",
-        "stats_precision_float64": "float64", "stats_precision_float16": "float64",
-        "stats_precision_bfloat16": "float64",
+        "batch_size_one_training": "error", "momentum_precision": "as_given",
+        "epsilon_precision": "as_given", "stats_precision_float64": "float64",
+        # statistics are accumulated in float64: "float32" reads "float32 or wider"
+        "stats_precision_float16": "float32", "stats_precision_bfloat16": "float32",
     },
     "dropout": {
         "rate_semantics": "drop_probability", "training_scale": "inverse_keep",
@@ -91,8 +92,8 @@ _FLOORS = ("floors are picked from EPSILON_FLOORS, not measured, so the checks r
 # ``inconclusive`` to everything would pass every other test.
 DECIDED: dict[str, frozenset[str]] = {
     "batchnorm": frozenset(BASELINE["batchnorm"]) - {
-        "hyperparameter_precision", "stats_precision_float64", "stats_precision_float16",
-        "stats_precision_bfloat16"},
+        "momentum_precision", "epsilon_precision", "stats_precision_float64",
+        "stats_precision_float16", "stats_precision_bfloat16"},
     "dropout": frozenset(BASELINE["dropout"]) - {"mask_sharing"},
     "centering": frozenset({"variance_normalized", "offset_applied"}),
 }
@@ -114,10 +115,19 @@ PLANTS: tuple[Plant, ...] = (
     Plant("epsilon_floor_3e-5", "batchnorm", Knobs(epsilon_floor=3e-5),
           {"epsilon_effective": "clamped_to:3e-05"}, unknown=frozenset({"epsilon_default"}),
           xfail_checks=_FLOORS),
-    Plant("float32_hyperparameters", "batchnorm", Knobs(float32_hyperparameters=True),
-          {"hyperparameter_precision": "float32"},
-          xfail_planted=_NOT_INFERRED.format("hyperparameter_precision", 1),
-          xfail_checks=_NO_CONVENTION.format("float32 hyperparameters")),
+    Plant("momentum_float32", "batchnorm", Knobs(momentum_precision="float32"),
+          {"momentum_precision": "float32"},
+          xfail_planted=_NOT_INFERRED.format("momentum_precision", 1),
+          xfail_checks=_NO_CONVENTION.format("a float32 momentum")),
+    Plant("decay_complement_float32", "batchnorm",
+          Knobs(momentum_precision="float32_complement"),
+          {"momentum_precision": "float32_complement"},
+          xfail_planted=_NOT_INFERRED.format("momentum_precision", 1),
+          xfail_checks=_NO_CONVENTION.format("a float32 decay 1 - momentum")),
+    Plant("epsilon_float32", "batchnorm", Knobs(epsilon_float32=True),
+          {"epsilon_precision": "float32"},
+          xfail_planted=_NOT_INFERRED.format("epsilon_precision", 1),
+          xfail_checks=_NO_CONVENTION.format("a float32 epsilon")),
     Plant("momentum_0.97_weight_on_old", "batchnorm",
           Knobs(momentum_rule="old", default_momentum=0.97),
           {"momentum_convention": "weight_on_old", "momentum_default": "0.97"}),

@@ -12,6 +12,7 @@ import pytest
 from conformance.adapters.base import Implementation
 from conformance.cases import Case, generate, inputs_for
 from conformance.compare.analyze import Analysis
+from conformance.spec import BEHAVIOUR_BY_NAME, is_allowed
 
 from .harness import Table, mismatches, same_value
 from .planted import DropKnobs, Knobs
@@ -57,6 +58,17 @@ def test_checks_pass_under_the_inferred_conventions(plant: Plant,
                                                     planted_analysis: Analysis) -> None:
     bad = mismatches(planted_analysis, plant.rows())
     assert not bad, f"{len(bad)} MISMATCH, e.g.\n" + "\n".join(bad[:5])
+
+
+@pytest.mark.parametrize("plant", [pytest.param(p, id=p.name) for p in PLANTS])
+def test_expectations_use_the_spec_vocabulary(plant: Plant) -> None:
+    """A renamed behaviour or value must fail here, not pass as "not inferred"."""
+    for row, (planted, truth) in plant.rows().items():
+        for behaviour, value in {**truth, **planted}.items():
+            assert is_allowed(behaviour, value), f"{row}: {behaviour}={value} not in spec.py"
+            assert BEHAVIOUR_BY_NAME[behaviour].op == plant.op, f"{row}: {behaviour}"
+    for name in plant.unknown | plant.decisive:
+        assert name in BEHAVIOUR_BY_NAME, f"{plant.name}: {name} not in spec.py"
 
 
 def test_there_are_enough_plants_across_the_ops() -> None:
