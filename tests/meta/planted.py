@@ -59,6 +59,7 @@ class DropKnobs:
     inference: str = "identity"  # identity, scaled_by_keep, dropout
     naive_rate_one: bool = False  # scale by 1/(1-rate) even at rate 1: 0 * inf = nan
     ignore_noise_shape: bool = False  # draws every element even where noise_shape is 1
+    fixed_drop: float | None = None  # drops (and scales) with this probability at any rate
     gaussian: bool = False  # no mask: multiplies by N(1, rate / (1 - rate)), as GaussianDropout
 
 
@@ -197,6 +198,8 @@ class PlantedDropout(Implementation):
         x = np.asarray(inputs["x"], dtype=np.float64)
         rate = float(case.get("rate"))  # type: ignore[arg-type]
         p_drop = 1.0 - rate if k.rate_is_keep else rate
+        if k.fixed_drop is not None and 0.0 < rate < 1.0:
+            p_drop = k.fixed_drop
         noise = case.get("noise_shape")
         shape = list(noise) if isinstance(noise, tuple) and not k.ignore_noise_shape \
             else list(x.shape)

@@ -214,6 +214,12 @@ PLANTS: tuple[Plant, ...] = (
           unknown=frozenset({"rate_one"}), clean=False,
           xfail_planted="mask-based behaviours are inferred for a row that declares no mask "
                         "(mask_shape None) instead of not_applicable (issue 10 item 6)"),
+    # Drops half whatever the rate: neither reading of the rate fits the masks.
+    Plant("rate_ignored", "dropout", DropKnobs(fixed_drop=0.5),
+          {"rate_semantics": "inconclusive", "drop_fraction": "inconsistent"},
+          unknown=frozenset({"training_scale"}), clean=False,
+          xfail_planted="rate_semantics picks the likelier reading even when the binomial "
+                        "test rejects both (issue 10 item 6)"),
     Plant("noise_shape_ignored", "dropout", DropKnobs(ignore_noise_shape=True),
           {"mask_sharing": "varies_along_shared_axes"}, clean=False,
           xfail_planted=_NOT_INFERRED.format("mask_sharing", 6)),
