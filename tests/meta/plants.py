@@ -57,8 +57,8 @@ class Plant:
     unknown: frozenset[str] = frozenset()
     # Truths the default case set decides: reported exactly, ``inconclusive`` fails.
     decisive: frozenset[str] = frozenset()
-    # Reasons for strict xfails: the inference gets it wrong or cannot express it yet.
     clean: bool = True
+    # Reasons for strict xfails: the inference gets it wrong or cannot express it yet.
     xfail_planted: str = ""
     xfail_others: str = ""
     xfail_checks: str = ""
@@ -110,8 +110,8 @@ PLANTS: tuple[Plant, ...] = (
           {"epsilon_placement": "no_sqrt"}),
     Plant("unbiased_normalization", "batchnorm", Knobs(normalize_ddof=1),
           {"normalize_variance": "unbiased"}),
-    # A floor and a default below it give the same outputs as a default at the floor:
-    # the default epsilon cannot be told apart, only the floor can.
+    # Every default-epsilon case runs at the floor, so a default of 1e-5 under a floor and a
+    # default equal to the floor give the same outputs: only the floor is decided.
     Plant("epsilon_floor_3e-5", "batchnorm", Knobs(epsilon_floor=3e-5),
           {"epsilon_effective": "clamped_to:3e-05"}, unknown=frozenset({"epsilon_default"}),
           xfail_checks=_FLOORS),
