@@ -42,7 +42,7 @@ def test_results_schema_and_oracle_passes_its_own_checks(reports: Path) -> None:
     failing = [r for r in rows if r["status"] != "PASS"]
     assert not failing, failing[:3]
     assert {r["check"] for r in rows} >= {"y_train", "running_mean", "running_var", "y_eval",
-                                          "drop_fraction", "mask_broadcast"}
+                                          "drop_fraction", "mask_sharing"}
 
 
 def test_oracle_agrees_with_its_documentation(reports: Path) -> None:

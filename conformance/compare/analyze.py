@@ -16,6 +16,7 @@ import numpy as np
 
 from conformance.cases.model import Case, epsilon_of, momentum_of
 from conformance.cases.store import load_inputs
+from conformance.compare import provenance
 from conformance.compare.errors import compare
 from conformance.compare.fit import Finding
 from conformance.compare.infer_batchnorm import (
@@ -26,11 +27,11 @@ from conformance.compare.infer_batchnorm import (
     infer_batchnorm,
     infer_centering,
 )
-from conformance.compare.infer_dropout import infer_dropout, mask_counts, rate_of
+from conformance.compare.infer_dropout import MaskShape, infer_dropout, mask_checks, rate_of
 from conformance.compare.load import Run
 from conformance.oracle import batchnorm as bn
 from conformance.oracle import dropout as do
-from conformance.spec import BEHAVIOUR_BY_NAME, DROP_FRACTION_CONFIDENCE, Status, behaviours_for
+from conformance.spec import BEHAVIOUR_BY_NAME, UNDECIDED, Status, behaviours_for
 
 _RUN_STATUS = {"error": Status.ERROR, "crash": Status.CRASH, "timeout": Status.TIMEOUT,
                "unsupported": Status.UNSUPPORTED}
@@ -49,6 +50,8 @@ class RowReport:
     documented: dict[str, dict[str, Any]] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
+    demonstration: str = ""  # a deliberate-misuse row's scenario (compare/provenance.py)
+    recipe: frozenset[str] = frozenset()  # behaviours the suite's own code produced
 
 
 @dataclass
@@ -102,7 +105,7 @@ def _conventions(doc: Mapping[str, str], actual: Mapping[str, str]) -> bn.Conven
 def _pick(doc: Mapping[str, str], actual: Mapping[str, str], behaviour: str,
           default: str) -> str:
     value = doc.get(behaviour) or actual.get(behaviour) or default
-    return default if value in ("inconclusive", "not_measured") else value
+    return default if value in UNDECIDED else value
 
 
 def _num(text: str | None, fallback: float) -> float:
@@ -148,32 +151,21 @@ def _bn_checks(run: Run, r: dict[str, Any], e: Evidence, moments: MomentCache,
 
 
 def _dropout_checks(run: Run, r: dict[str, Any], e: Evidence, scale: str, inference: str,
-                    semantics: str) -> list[dict[str, Any]]:
+                    semantics: str, shape: MaskShape) -> list[dict[str, Any]]:
     case, rate, x = e.case, rate_of(e), e.inputs["x"]
     kept = np.asarray(e.outputs["y_train"]) != 0
     rows = []
     for key, exp in (("y_train", do.training_output(x, kept, rate, scale, semantics)),
                      ("y_eval", do.inference_output(x, rate, inference, semantics))):
-        if key not in e.outputs:  # e.g. tf.nn.dropout has no inference mode
-            continue
+        if key not in e.outputs or (key == "y_train" and shape is None):  # no inference
+            continue  # mode (tf.nn.dropout), or no keep/drop mask to read (AlphaDropout)
         c = compare(e.outputs[key], exp, case.tolerance)
         rows.append(_result_row(run, r, case, key, Status.PASS if c.passed else Status.MISMATCH,
                                 _MODES[key], (c.max_abs, c.max_rel)))
-    p_drop = do.drop_probability(rate, semantics)
-    if 0 < p_drop < 1:
-        d, n = mask_counts(e)
-        p = do.binomial_two_sided_p(d, n, p_drop)
-        ok = p >= 1 - DROP_FRACTION_CONFIDENCE
-        rows.append(_result_row(run, r, case, "drop_fraction",
-                                Status.PASS if ok else Status.MISMATCH, "training",
-                                (abs(d / n - p_drop), abs(d / n - p_drop) / p_drop),
-                                f"dropped {d}/{n}, expected rate {p_drop:g}, p={p:.3g}"))
-    noise = case.get("noise_shape")
-    if isinstance(noise, tuple):
-        ok = do.mask_is_broadcast(kept, noise)
-        rows.append(_result_row(run, r, case, "mask_broadcast",
-                                Status.PASS if ok else Status.MISMATCH, "training", None,
-                                f"mask constant along the axes where noise_shape={noise} is 1"))
+    for check, ok, err, detail in ([] if shape is None else
+                                   mask_checks(e, shape, do.drop_probability(rate, semantics))):
+        rows.append(_result_row(run, r, case, check, Status.PASS if ok else Status.MISMATCH,
+                                "training", err, detail))
     return rows
 
 
@@ -223,7 +215,8 @@ def analyze(runs: list[Run], cases: Mapping[str, Case], cases_dir: Path) -> Anal
             else:
                 rates = {c.id: float(c.get("rate")) for c in cases.values()  # type: ignore[arg-type]
                          if c.op == "dropout"}
-                row.findings = infer_dropout(evidence, failed, rates)
+                row.findings = infer_dropout(evidence, failed, rates,
+                                             provenance.declared_mask_shapes(recs, cases))
             actual = {f.behaviour: f.actual for f in row.findings}
             source = ", ".join(f"{k}={v}" for k, v in sorted(doc_values.items())
                                if k in BEHAVIOUR_BY_NAME) or "reference conventions"
@@ -248,7 +241,13 @@ def analyze(runs: list[Run], cases: Mapping[str, Case], cases_dir: Path) -> Anal
                     results += _dropout_checks(
                         run, r, e, _pick(doc_values, actual, "training_scale", "inverse_keep"),
                         _pick(doc_values, actual, "inference_output", "identity"),
-                        _pick(doc_values, actual, "rate_semantics", "drop_probability"))
+                        _pick(doc_values, actual, "rate_semantics", "drop_probability"),
+                        provenance.mask_shape_of(r, e.case))
+            # After the checks, which test what the row's code does, whoever wrote it.
+            row.recipe = provenance.recipe_of(recs)
+            row.findings = provenance.without_recipe(row.findings, row.recipe, run.framework,
+                                                     impl)
+            row.demonstration = provenance.demonstration_of(recs)
             rows.append(row)
     return Analysis(results, discrepancy_rows(rows), rows, runs, dict(cases), cases_dir,
                     loaded)
