@@ -20,7 +20,6 @@ from conformance.compare.evidence import Evidence, tolerance
 from conformance.compare.fit import Finding
 from conformance.oracle import batchnorm as bn
 
-
 # ``as_given`` needs a probe that rules out any floor at or above this: every floor met in
 # practice (cuDNN's 1e-5, TensorFlow's 1.001e-5) is far above it, and a float64 probe with
 # epsilon 0 or 1e-8 resolves floors far below it.

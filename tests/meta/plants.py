@@ -162,9 +162,7 @@ PLANTS: tuple[Plant, ...] = (
     # Provenance, not measurement: a row that declares its momentum to be the suite's own.
     Plant("recipe_momentum", "batchnorm",
           Knobs(recipe=frozenset({"momentum_default", "momentum_convention"})),
-          {"momentum_default": "not_applicable", "momentum_convention": "not_applicable"},
-          xfail_planted="analyze reports a declared recipe behaviour as measured, not "
-                        "not_applicable (issue 10 item 5)"),
+          {"momentum_default": "not_applicable", "momentum_convention": "not_applicable"}),
     # The default epsilon cannot be measured and the documentation misstates it: the value
     # must not come from the documentation, and the formula, decided by explicit epsilons,
     # must not be lost to cases run under the documented epsilon.
@@ -182,7 +180,7 @@ PLANTS: tuple[Plant, ...] = (
     # One draw for the whole batch: the per-draw drop fraction is still the rate.
     Plant("mask_shared_across_batch", "dropout", DropKnobs(shared_batch_axis=True),
           {"mask_sharing": "shared_along_extra_axes"}, unknown=frozenset({"drop_fraction"}),
-          clean=False, xfail_planted=_NOT_INFERRED.format("mask_sharing", 6)),
+          clean=False),
     Plant("keep_probability", "dropout", DropKnobs(rate_is_keep=True),
           {"rate_semantics": "keep_probability"},
           consequences={"rate_zero": "zeros", "rate_one": "identity"}),
@@ -200,18 +198,13 @@ PLANTS: tuple[Plant, ...] = (
     Plant("gaussian_noise_without_mask", "dropout", DropKnobs(gaussian=True),
           dict.fromkeys(("rate_semantics", "training_scale", "drop_fraction", "mask_sharing"),
                         "not_applicable"),
-          unknown=frozenset({"rate_one"}), clean=False,
-          xfail_planted="mask-based behaviours are inferred for a row that declares no mask "
-                        "(mask_shape None) instead of not_applicable (issue 10 item 6)"),
+          unknown=frozenset({"rate_one"}), clean=False),
     # Drops half whatever the rate: neither reading of the rate fits the masks.
     Plant("rate_ignored", "dropout", DropKnobs(fixed_drop=0.5),
           {"rate_semantics": "inconclusive", "drop_fraction": "inconsistent"},
-          unknown=frozenset({"training_scale"}), clean=False,
-          xfail_planted="rate_semantics picks the likelier reading even when the binomial "
-                        "test rejects both (issue 10 item 6)"),
+          unknown=frozenset({"training_scale"}), clean=False),
     Plant("noise_shape_ignored", "dropout", DropKnobs(ignore_noise_shape=True),
-          {"mask_sharing": "varies_along_shared_axes"}, clean=False,
-          xfail_planted=_NOT_INFERRED.format("mask_sharing", 6)),
+          {"mask_sharing": "varies_along_shared_axes"}, clean=False),
 )
 
 
