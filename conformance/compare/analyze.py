@@ -16,6 +16,7 @@ import numpy as np
 
 from conformance.cases.model import Case, epsilon_of, momentum_of
 from conformance.cases.store import load_inputs
+from conformance.compare import special
 from conformance.compare.errors import compare
 from conformance.compare.fit import Finding
 from conformance.compare.infer_batchnorm import (
@@ -131,9 +132,13 @@ def _bn_checks(run: Run, r: dict[str, Any], e: Evidence, moments: MomentCache,
     case = e.case
     if case.id not in moments:
         moments[case.id] = [bn.batch_moments(x, case.channel_axis) for x in e.inputs["train"]]
-    exp = bn.sequence(e.inputs["train"], e.inputs["eval"], case.channel_axis, e.inputs["gamma"],
-                      e.inputs["beta"], momentum_of(case, m_default),
-                      epsilon_of(case, e_default), conv, moments=moments[case.id])
+    variant = special.batchnorm(case, r.get("config"), e.inputs, conv,
+                                momentum_of(case, m_default), epsilon_of(case, e_default))
+    exp = variant.outputs if variant else bn.sequence(
+        e.inputs["train"], e.inputs["eval"], case.channel_axis, e.inputs["gamma"],
+        e.inputs["beta"], momentum_of(case, m_default), epsilon_of(case, e_default), conv,
+        moments=moments[case.id])
+    source = f"{variant.model}, {source}" if variant else source
     rows = []
     for key, mode in _MODES.items():
         if key not in e.outputs:
@@ -152,8 +157,12 @@ def _dropout_checks(run: Run, r: dict[str, Any], e: Evidence, scale: str, infere
     case, rate, x = e.case, rate_of(e), e.inputs["x"]
     kept = np.asarray(e.outputs["y_train"]) != 0
     rows = []
-    for key, exp in (("y_train", do.training_output(x, kept, rate, scale, semantics)),
-                     ("y_eval", do.inference_output(x, rate, inference, semantics))):
+    variant = special.dropout(case, r.get("config"), e.inputs, e.outputs, scale, inference,
+                              semantics)
+    expected = variant.outputs if variant else {
+        "y_train": do.training_output(x, kept, rate, scale, semantics),
+        "y_eval": do.inference_output(x, rate, inference, semantics)}
+    for key, exp in expected.items():
         if key not in e.outputs:  # e.g. tf.nn.dropout has no inference mode
             continue
         c = compare(e.outputs[key], exp, case.tolerance)
