@@ -109,3 +109,25 @@ def test_dropout_at_inference_and_ordinary_dropout() -> None:
     np.testing.assert_array_equal(v.outputs["y_train"], outputs["y_train"])
     assert special.dropout(_do_case(0.5), {}, {"x": X}, outputs, "inverse_keep", "identity",
                            "drop_probability") is None
+
+
+def test_adapter_rows_declare_what_special_needs() -> None:
+    """The rows named after a modelled argument record a config that selects its oracle
+    (no framework needed: adapters import theirs lazily)."""
+    from conformance.adapters.mxnet1 import MxnetAdapter
+    from conformance.adapters.tfkeras import TfKerasAdapter
+
+    impls = [*TfKerasAdapter().implementations(), *MxnetAdapter().implementations()]
+    bn_case, do_case = _bn_case(), _do_case(0.5)
+    modelled = {i.name: i for i in impls
+                if any(k in i.name for k in ("renorm", "virtual_batch_size", "Alpha", "always"))}
+    assert len(modelled) == 5
+    outputs = {"y_train": X, "y_eval": X}
+    for name, impl in modelled.items():
+        if impl.op == "batchnorm":
+            v = special.batchnorm(bn_case, impl.config(bn_case), BN_INPUTS, bn.Conventions(),
+                                  0.9, 1e-3)
+        else:
+            v = special.dropout(do_case, impl.config(do_case), {"x": X}, outputs,
+                                "inverse_keep", "identity", "drop_probability")
+        assert v is not None, name
