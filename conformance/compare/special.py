@@ -83,11 +83,11 @@ def batchnorm(case: Case, config: Mapping[str, Any] | None, inputs: Mapping[str,
             raise ValueError("batch renormalization has no cumulative-average momentum")
         if "renorm_momentum" not in config:  # never a documented default: the adapter says
             raise ValueError("a renorm row must declare the renorm_momentum it passes")
+        renorm_momentum = applied_momentum(float(config["renorm_momentum"]), precision)
+        assert renorm_momentum is not None
         clip = config.get("renorm_clipping") or {}
         params = rn.Renorm(_number(clip.get("rmin")), _number(clip.get("rmax")),
-                           _number(clip.get("dmax")),
-                           float(applied_momentum(float(config["renorm_momentum"]), precision)
-                                 or 0.0))
+                           _number(clip.get("dmax")), renorm_momentum)
         model = (f"batch renormalization (rmin={params.rmin}, rmax={params.rmax}, "
                  f"dmax={params.dmax}, renorm_momentum={params.renorm_momentum:g})")
         return Variant(rn.sequence(*args, m, eps, conv, params), model)
