@@ -54,3 +54,15 @@ def test_dropout_applied_at_inference_uses_the_observed_mask() -> None:
         do.inference_output(x, 0.75, "dropout_applied")
     with pytest.raises(ValueError, match="unknown"):
         do.inference_output(x, 0.75, "halved")
+
+
+def test_scale_in_float32() -> None:
+    x, kept = np.array([1.0, 2.0]), np.array([True, True])
+    factor32 = float(np.float32(1.0) / (np.float32(1.0) - np.float32(0.3)))
+    assert factor32 != 1 / 0.7  # the case this convention exists for
+    np.testing.assert_array_equal(
+        do.training_output(x, kept, 0.3, "inverse_keep", scale_precision="float32"),
+        x * factor32)
+    np.testing.assert_array_equal(do.training_output(x, kept, 0.3, "inverse_keep"), x / 0.7)
+    with pytest.raises(ValueError, match="precision"):
+        do.training_output(x, kept, 0.3, "inverse_keep", scale_precision="float16")

@@ -21,14 +21,27 @@ def drop_probability(rate: float, semantics: str) -> float:
     return rate if semantics == "drop_probability" else 1.0 - rate
 
 
+SCALE_PRECISIONS = ("as_given", "float32")
+
+
 def training_output(x: np.ndarray, kept: np.ndarray, rate: float, scale: str,
-                    semantics: str = "drop_probability") -> np.ndarray:
-    """Expected training output given the kept-element mask."""
+                    semantics: str = "drop_probability",
+                    scale_precision: str = "as_given") -> np.ndarray:
+    """Expected training output given the kept-element mask.
+
+    ``scale_precision="float32"``: the factor ``1 / (1 - p)`` is computed in float32
+    whatever the data's dtype (MXNet 1.9.1 on float64 data matches this exactly).
+    """
     x = np.asarray(x, dtype=np.float64)
     p = drop_probability(rate, semantics)
     factor = 1.0
     if scale == "inverse_keep":
         factor = 1.0 / (1.0 - p) if p < 1.0 else 0.0
+        if scale_precision == "float32" and p < 1.0:
+            one = np.float32(1.0)
+            factor = float(one / (one - np.float32(p)))
+        elif scale_precision != "as_given":
+            raise ValueError(f"unknown scale precision {scale_precision!r}")
     return np.where(kept, x * factor, 0.0)
 
 
