@@ -253,6 +253,10 @@ def _axes(case: Case) -> tuple[int, ...] | None:
 class NdDropout(Implementation):
     """``mxnet.nd.Dropout``; ``meta`` holds a qualified row's ``mode`` (``always``)."""
 
+    def config(self, case: Case) -> dict[str, Any]:
+        """``mode='always'`` keeps dropout on at inference: the oracle models it."""
+        return dict(self.meta)
+
     def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
         mx = _mx()
         kwargs: dict[str, Any] = {"p": float(case.get("rate")), **self.meta}  # type: ignore[arg-type]

@@ -103,7 +103,8 @@ def analyze(runs: list[Run], cases: Mapping[str, Case], cases_dir: Path) -> Anal
                 if case is None:
                     continue  # a result of a case no longer in the store: stale, ignored
                 if r["status"] == "ok":
-                    evidence.append(Evidence(case, run.outputs(r), inputs(case.id)))
+                    evidence.append(Evidence(case, run.outputs(r), inputs(case.id),
+                                             r.get("config")))
                 else:
                     msg = r.get("reason") or (f"{r['error']['type']}: {r['error']['message']}"
                                               if "error" in r else "")

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from conformance.cases.model import Case, epsilon_of, momentum_of
+from conformance.compare import special
 from conformance.compare.errors import compare, ratios
 from conformance.compare.evidence import Evidence, MomentCache, tolerance
 from conformance.compare.fit import Candidate, Score, fit, grid
@@ -114,6 +115,9 @@ class BatchNormInference:
         todo = list(dict.fromkeys(k for k in keys if k not in self._ratios))
         if not todo:
             return
+        if _special(e):
+            self._special_training_ratios(e, todo)
+            return
         variants = [(eff, conv.with_(epsilon_precision="as_given")) for _, eff, conv in todo]
         worst = [0.0] * len(todo)
         tol = tolerance(e, "y_train")
@@ -125,11 +129,26 @@ class BatchNormInference:
         for key, w in zip(todo, worst, strict=True):
             self._ratios[key] = w
 
+    def _special_training_ratios(self, e: Evidence,
+                                 todo: Sequence[tuple[int, float, bn.Conventions]]) -> None:
+        """A row the plain oracle cannot express (renorm, ghost batches): its first step,
+        predicted by the matching oracle. The first output does not depend on the
+        momentum (renorm's corrections start from the initial moving statistics), so
+        the momentum passed is immaterial; later steps are judged by the checks."""
+        first = {**e.inputs, "train": e.inputs["train"][:1]}
+        tol = tolerance(e, "y_train")
+        for key in todo:
+            _, eff, conv = key
+            variant = special.batchnorm(e.case, e.config, first,
+                                        conv.with_(epsilon_precision="as_given"), 0.5, eff)
+            assert variant is not None
+            self._ratios[key] = compare(e.outputs["y_train"][0], variant.outputs["y_train"][0],
+                                        tol).ratio
+
     # --- running statistics --------------------------------------------------------------
     def fit_running(self, key: str, space: Mapping[str, Sequence[object]],
                     fixed: Candidate) -> list[tuple[Candidate, Score]]:
         used = [e for e in self.ev if key in e.outputs and e.case.get("momentum") != "none"]
-        index = 0 if key == "running_mean" else 1
 
         def evaluate(c: Candidate) -> dict[str, float]:
             conv = conventions({**fixed, **c})
@@ -148,13 +167,30 @@ class BatchNormInference:
                     id(e), key, momentum, conv_e.momentum_convention,
                     conv_e.running_variance_update, conv_e.momentum_precision)
                 if memo not in self._running:
-                    exp = bn.running_statistics(e.inputs["train"], e.case.channel_axis,
-                                                momentum, conv_e, moments=self.moments(e))[index]
+                    exp = self._running_prediction(e, key, momentum, conv_e)
+                    if exp is None:
+                        continue
                     self._running[memo] = compare(e.outputs[key], exp, tolerance(e, key)).ratio
                 out[e.case.id] = self._running[memo]
             return out
 
         return fit(grid(space), evaluate)
+
+    def _running_prediction(self, e: Evidence, key: str, momentum: float | None,
+                            conv: bn.Conventions) -> np.ndarray | None:
+        if not _special(e):
+            index = 0 if key == "running_mean" else 1
+            return bn.running_statistics(e.inputs["train"], e.case.channel_axis, momentum,
+                                         conv, moments=self.moments(e))[index]
+        if uses_default_epsilon(e.case) and self.epsilon_default is None:
+            return None  # renorm's moving stddev includes epsilon
+        try:
+            variant = special.batchnorm(e.case, e.config, e.inputs, conv, momentum,
+                                        epsilon_of(e.case, self.epsilon_default or 0.0),
+                                        conv.momentum_precision)
+        except ValueError:  # e.g. no cumulative average for renorm
+            return None
+        return None if variant is None else variant.outputs[key]
 
     # --- inference output ----------------------------------------------------------------
     def fit_inference(self, fixed: Candidate) -> list[tuple[Candidate, Score]]:
@@ -181,6 +217,12 @@ class BatchNormInference:
             return out
 
         return fit(grid({"inference_statistics": bn.INFERENCE_STATISTICS}), evaluate)
+
+
+def _special(e: Evidence) -> bool:
+    """Whether ``e``'s row passes arguments only a special oracle models."""
+    c = e.config or {}
+    return bool(c.get("renorm")) or c.get("virtual_batch_size") is not None
 
 
 def _floored(eps: float, floor: object, conv: bn.Conventions) -> float:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from conformance.cases.model import Case, epsilon_of, momentum_of
+from conformance.compare import special
 from conformance.compare.bn_probes import narrow_band
 from conformance.compare.errors import compare
 from conformance.compare.evidence import Evidence, MomentCache, tolerance
@@ -116,11 +117,20 @@ def _expected(e: Evidence, s: Setting, moments: MomentCache) -> dict[str, np.nda
     if (case.get("momentum") == "default" and s.momentum is None) or (
             case.get("epsilon") == "default" and s.epsilon is None):
         return None  # a default nobody documented or measured: nothing to predict
+    momentum = momentum_of(case, s.momentum or 0.0)
+    eps = epsilon_of(case, s.epsilon or 0.0)
+    try:
+        variant = special.batchnorm(case, e.config, e.inputs, s.conv, momentum, eps,
+                                    s.conv.momentum_precision)
+    except ValueError:  # a combination the special oracle cannot model: nothing to predict
+        return None
+    if variant is not None:
+        return variant.outputs
     if case.id not in moments:
         moments[case.id] = [bn.batch_moments(x, case.channel_axis) for x in e.inputs["train"]]
     return bn.sequence(e.inputs["train"], e.inputs["eval"], case.channel_axis,
-                       e.inputs["gamma"], e.inputs["beta"], momentum_of(case, s.momentum or 0.0),
-                       epsilon_of(case, s.epsilon or 0.0), s.conv, moments=moments[case.id])
+                       e.inputs["gamma"], e.inputs["beta"], momentum, eps, s.conv,
+                       moments=moments[case.id])
 
 
 def bn_checks(run: Run, r: Mapping[str, Any], e: Evidence, moments: MomentCache,
@@ -178,6 +188,10 @@ _DROPOUT = {"training_scale": "inverse_keep", "inference_output": "identity",
 def _dropout_expected(e: Evidence, values: Mapping[str, str]) -> dict[str, np.ndarray]:
     v = {k: values[k] if values.get(k) and values[k] not in UNDECIDED else d
          for k, d in _DROPOUT.items()}
+    variant = special.dropout(e.case, e.config, e.inputs, e.outputs, v["training_scale"],
+                              v["inference_output"], v["rate_semantics"])
+    if variant is not None:
+        return variant.outputs
     rate, x = rate_of(e), e.inputs["x"]
     kept = np.asarray(e.outputs["y_train"]) != 0
     return {"y_train": do.training_output(x, kept, rate, v["training_scale"],
@@ -192,8 +206,8 @@ def dropout_checks(run: Run, r: Mapping[str, Any], e: Evidence, reference: Mappi
     exp = _dropout_expected(e, reference)
     rows = []
     for key in ("y_train", "y_eval"):
-        if key not in e.outputs or (key == "y_train" and shape is None):  # no inference
-            continue  # mode (tf.nn.dropout), or no keep/drop mask to read (AlphaDropout)
+        if key not in e.outputs or key not in exp:  # no inference mode (tf.nn.dropout), or
+            continue  # nothing to predict (AlphaDropout at rate 1)
         c = compare(e.outputs[key], exp[key], tolerance(e, key))
         cause = ""
         edge = {0.0: ("rate_zero", "identity"), 1.0: ("rate_one", "zeros")}.get(rate_of(e))

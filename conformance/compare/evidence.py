@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -19,6 +20,9 @@ class Evidence:
     case: Case
     outputs: Mapping[str, np.ndarray]
     inputs: Mapping[str, np.ndarray]
+    # The arguments the adapter passed beyond the case's (renorm, virtual batches, ...):
+    # such rows are predicted by the matching oracle (conformance.compare.special).
+    config: Mapping[str, Any] | None = None
 
 
 def tolerance(e: Evidence, key: str) -> Tolerance:

@@ -190,8 +190,7 @@ PLANTS: tuple[Plant, ...] = (
     Plant("scaled_by_keep_at_inference", "dropout", DropKnobs(inference="scaled_by_keep"),
           {"inference_output": "scaled_by_keep"}),
     Plant("dropout_at_inference", "dropout", DropKnobs(inference="dropout"),
-          {"inference_output": "dropout_applied"},
-          xfail_checks=_NO_CONVENTION.format("dropout applied at inference")),
+          {"inference_output": "dropout_applied"}),
     Plant("rate_one_nan", "dropout", DropKnobs(naive_rate_one=True), {"rate_one": "nan"},
           clean=False),
     # Multiplicative noise, no mask (GaussianDropout; AlphaDropout likewise never zeroes).

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -56,6 +57,10 @@ class DropoutLayer(Implementation):
         if noise is not None and tuple(noise) != _spatial_noise(case.shape):  # type: ignore[arg-type]
             return f"{self.cls_name} fixes its mask shape to {_spatial_noise(case.shape)}"
         return None
+
+    def config(self, case: Case) -> dict[str, Any]:
+        """AlphaDropout is modelled by its own oracle (SELU affine correction)."""
+        return {"alpha_dropout": True} if self.cls_name == "AlphaDropout" else {}
 
     def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
         cls = getattr(rt.keras().layers, self.cls_name)
