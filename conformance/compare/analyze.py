@@ -16,6 +16,7 @@ import numpy as np
 
 from conformance.cases.model import Case, epsilon_of, momentum_of
 from conformance.cases.store import load_inputs
+from conformance.compare.agreement import doc_agreement
 from conformance.compare.errors import compare
 from conformance.compare.fit import Finding
 from conformance.compare.infer_batchnorm import (
@@ -254,20 +255,6 @@ def analyze(runs: list[Run], cases: Mapping[str, Case], cases_dir: Path) -> Anal
                     loaded)
 
 
-def agreement(behaviour: str, documented: str | None, actual: str) -> str:
-    if not documented:
-        return "undocumented"
-    if actual in ("inconclusive", "not_measured"):
-        return "untested"
-    if BEHAVIOUR_BY_NAME[behaviour].values is None:
-        try:
-            d, a = float(documented), float(actual)
-        except ValueError:
-            return "yes" if documented == actual else "no"
-        return "yes" if abs(d - a) <= 0.01 * max(abs(d), 1e-12) else "no"
-    return "yes" if documented == actual else "no"
-
-
 def discrepancy_rows(rows: list[RowReport]) -> list[dict[str, Any]]:
     out = []
     for row in rows:
@@ -285,6 +272,8 @@ def discrepancy_rows(rows: list[RowReport]) -> list[dict[str, Any]]:
                 "framework": row.framework, "framework_version": row.version,
                 "implementation": row.implementation, "op": row.op, "behaviour": b.name,
                 "documented": documented, "actual": f.actual,
-                "agrees": agreement(b.name, documented, f.actual), "evidence": evidence,
+                "agrees": doc_agreement(b.name, doc, f.actual,
+                                        getattr(row, "demonstration", "")),
+                "evidence": evidence,
             })
     return out
