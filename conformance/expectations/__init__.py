@@ -23,23 +23,14 @@ documented and agrees. The pipeline, one module each: :mod:`.versions` (ranges),
 from __future__ import annotations
 
 from conformance.compare.agreement import same_value
-from conformance.expectations.files import (
-    GATED,
-    Expectation,
-    ExpectationFile,
-    covering,
-    load_dir,
-    load_file,
-    render_file,
-)
+from conformance.expectations.files import load_dir, load_file
 from conformance.expectations.gate import Check, FieldDiff, Outcome, format_table, gate
 from conformance.expectations.measure import Measured, Measurement, measure, read_discrepancies
 from conformance.expectations.update import UNREVIEWED, unified_diff, update
 from conformance.expectations.versions import version_matches
 
 __all__ = [
-    "GATED", "UNREVIEWED", "Check", "Expectation", "ExpectationFile", "FieldDiff",
-    "Measured", "Measurement", "Outcome", "covering", "format_table", "gate", "load_dir",
-    "load_file", "measure", "read_discrepancies", "render_file", "same_value",
+    "UNREVIEWED", "Check", "FieldDiff", "Measured", "Measurement", "Outcome", "format_table",
+    "gate", "load_dir", "load_file", "measure", "read_discrepancies", "same_value",
     "unified_diff", "update", "version_matches",
 ]

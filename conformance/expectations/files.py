@@ -22,7 +22,8 @@ from conformance.spec import BEHAVIOUR_BY_NAME, BEHAVIOURS, FRAMEWORKS
 # verdict (a quote gone from the docstring, a new claim) needs review as much as a
 # change of behaviour does.
 GATED: tuple[str, ...] = ("actual", "documented", "agrees")
-_ORDER = {b.name: i for i, b in enumerate(BEHAVIOURS)}
+# Entries are written in the spec's behaviour order, so a file reads like the report.
+BEHAVIOUR_ORDER = {b.name: i for i, b in enumerate(BEHAVIOURS)}
 _KEYS = ("implementation", "behaviour", *GATED, "reason", "source")
 
 
@@ -125,7 +126,7 @@ def render_file(f: ExpectationFile, measured_version: str = "") -> str:
     if measured_version:
         lines.append(f"measured = {_q(measured_version)}")
     entries = sorted(f.entries.values(),
-                     key=lambda e: (e.implementation, _ORDER.get(e.behaviour, 99)))
+                     key=lambda e: (e.implementation, BEHAVIOUR_ORDER.get(e.behaviour, 99)))
     for e in entries:
         lines += ["", "[[expect]]"]
         lines += [f"{k} = {_q(getattr(e, k))}" for k in _KEYS]

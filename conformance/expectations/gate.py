@@ -15,12 +15,16 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from conformance.compare.agreement import same_value
-from conformance.expectations.files import GATED, Expectation, ExpectationFile, covering
+from conformance.expectations.files import (
+    BEHAVIOUR_ORDER,
+    GATED,
+    Expectation,
+    ExpectationFile,
+    covering,
+)
 from conformance.expectations.measure import Measured, Measurement, groups
-from conformance.spec import BEHAVIOURS
 
-UNCOVERED = "no expectations file covers"
-_ORDER = {b.name: i for i, b in enumerate(BEHAVIOURS)}
+_UNCOVERED = "no expectations file covers"
 
 
 class Outcome(str, enum.Enum):
@@ -106,7 +110,7 @@ def gate(measurement: Measurement, files: list[ExpectationFile]) -> list[Check]:
             checks += _against(f, rows)
             continue
         others = [x.versions for x in files if x.framework == fw]
-        why = (f"{UNCOVERED} {fw} {version}"
+        why = (f"{_UNCOVERED} {fw} {version}"
                + (f" (files cover {'; '.join(others)})" if others else ""))
         checks += [Check(fw, version, r.implementation, r.behaviour, "", r.actual,
                          Outcome.NEW, why) for r in rows]
@@ -125,7 +129,7 @@ def gate(measurement: Measurement, files: list[ExpectationFile]) -> list[Check]:
     rank = {Outcome.CHANGED: 0, Outcome.NEW: 1, Outcome.GONE: 2, Outcome.UNAVAILABLE: 3,
             Outcome.OK: 4}
     return sorted(checks, key=lambda c: (not c.failed, rank[c.outcome], c.framework,
-                                         c.implementation, _ORDER.get(c.behaviour, 99)))
+                                         c.implementation, BEHAVIOUR_ORDER.get(c.behaviour, 99)))
 
 
 def _lines(c: Check) -> list[tuple[str, str, str]]:
@@ -143,10 +147,10 @@ def format_table(checks: list[Check], limit: int = 60) -> str:
     """
     uncovered: dict[str, int] = defaultdict(int)
     for c in checks:
-        if c.detail.startswith(UNCOVERED):
+        if c.detail.startswith(_UNCOVERED):
             uncovered[f"{c.framework} {c.version}: {c.detail}"] += 1
     shown = [c for c in checks if (c.failed or c.outcome is Outcome.UNAVAILABLE)
-             and not c.detail.startswith(UNCOVERED)]
+             and not c.detail.startswith(_UNCOVERED)]
     head = [f"NEW      {k} ({n} behaviours)" for k, n in sorted(uncovered.items())]
     if not shown:
         return "\n".join(head)
