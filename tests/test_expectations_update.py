@@ -94,7 +94,7 @@ def test_legacy_file_migrates_keeping_every_reason(tmp_path: Path) -> None:
         k: (e.reason, e.source) for k, e in before.items()}
     assert after[("torch.nn.Dropout", "rate_one")].agrees == "undocumented"
     text = (tmp_path / "torch.toml").read_text()
-    assert text.count('documented = ""') == 2  # now written even when empty
+    assert 'documented = ""' not in text and text.count("documented =") == 2
     assert not [c for c in gate(Measurement(measured()), load_dir(tmp_path)) if c.failed]
 
 
@@ -134,3 +134,18 @@ def test_the_repository_files_migrate_without_losing_a_review(path: Path,
     apply(tmp_path, rows)
     assert load_file(tmp_path / path.name).entries == f.entries
     assert not [c for c in gate(Measurement(rows), load_dir(tmp_path)) if c.failed]
+
+
+def test_a_reviewed_reason_is_not_replaced_by_boilerplate(tmp_path: Path) -> None:
+    """A new claim that makes a reviewed row agree still asks for a review: the old
+    reason may say "undocumented", which is no longer true."""
+    (tmp_path / "torch.toml").write_text(LEGACY)
+    rows = [Measured(*(r.framework, r.version, r.implementation, r.behaviour, r.actual),
+                     "yes", "error", "https://docs/bn")
+            if r.behaviour == "batch_size_one_training" else r for r in measured()]
+    apply(tmp_path, rows)
+    e = load_file(tmp_path / "torch.toml").entries[("torch.nn.BatchNorm2d",
+                                                    "batch_size_one_training")]
+    assert (e.documented, e.agrees) == ("error", "yes")
+    assert e.reason == (f"{UNREVIEWED}: was documented '', agrees 'undocumented' "
+                        "(raises ValueError: a batch of one has no variance)")

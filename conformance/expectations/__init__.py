@@ -9,8 +9,8 @@ One TOML file per framework (and version range) under ``expectations/``::
     implementation = "torch.nn.BatchNorm1d"
     behaviour = "batch_size_one_training"
     actual = "error"               # the measured value
-    documented = ""                # the documented value ("" when nothing is documented)
-    agrees = "undocumented"        # spec.AGREEMENT: how the two stand
+    agrees = "undocumented"        # spec.AGREEMENT: how actual and documented stand
+                                   # (documented = "..." is left out when nothing is)
     reason = "raises ValueError: a batch of one has no variance"
     source = "https://..."
 

@@ -129,5 +129,7 @@ def render_file(f: ExpectationFile, measured_version: str = "") -> str:
                      key=lambda e: (e.implementation, BEHAVIOUR_ORDER.get(e.behaviour, 99)))
     for e in entries:
         lines += ["", "[[expect]]"]
-        lines += [f"{k} = {_q(getattr(e, k))}" for k in _KEYS]
+        # An empty ``documented`` is left out: it reads back as "" (nothing documented),
+        # and files stay as short as before it was gated.
+        lines += [f"{k} = {_q(getattr(e, k))}" for k in _KEYS if k != "documented" or e.documented]
     return "\n".join(lines) + "\n"

@@ -159,7 +159,9 @@ def format_table(checks: list[Check], limit: int = 60) -> str:
     table = [cols] + [(c.outcome.value.upper(), c.framework, c.version, c.implementation or "-",
                        c.behaviour or "-", *line)
                       for c in shown[:limit] for line in _lines(c)]
-    widths = [min(48, max(len(r[i]) for r in table)) for i in range(len(cols))]
+    # Implementation names stay whole (qualified rows differ only at the end).
+    caps = [48, 48, 48, 80, 48, 48, 48, 48]
+    widths = [min(cap, max(len(r[i]) for r in table)) for i, cap in enumerate(caps)]
     lines = ["  ".join(v[:w].ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
              for r in table]
     for c in shown[:limit]:

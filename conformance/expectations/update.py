@@ -1,9 +1,10 @@
 """``conformance expectations update``: rewrite the files from the latest measurement.
 
 Reviewed text is kept where the review still holds, i.e. where actual,
-documented and agrees are all unchanged; any other entry is rewritten and, unless
-it now simply agrees with a verified documentation, marked ``UNREVIEWED`` with
-what it was, so the diff a reviewer reads names every field that moved.
+documented and agrees are all unchanged. Any other entry is rewritten: "as
+documented" when it now agrees with its documentation and nobody had written
+a reason for it; otherwise marked ``UNREVIEWED`` with what it was (a reviewed
+reason is kept inside), so the diff a reviewer reads names every field that moved.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ def _review_holds(old: Expectation, r: Measured) -> bool:
     return all(d.field == "agrees" and not d.expected for d in field_diffs(old, r))
 
 
+def _reviewed(old: Expectation | None) -> bool:
+    """Whether a person wrote the reason: such text is never replaced by boilerplate."""
+    return old is not None and old.reason not in ("", "as documented") and not \
+        old.reason.startswith(UNREVIEWED)
+
+
 def entry(r: Measured, old: Expectation | None) -> Expectation:
     """The entry to write for ``r``, given the reviewed one (None when new)."""
     if old is not None and _review_holds(old, r):
@@ -41,7 +48,7 @@ def entry(r: Measured, old: Expectation | None) -> Expectation:
         return replace(old, agrees=old.agrees or r.agrees)
     fresh = Expectation(r.implementation, r.behaviour, r.actual, agrees=r.agrees,
                         documented=r.documented, source=r.doc_source)
-    if r.agrees == "yes":
+    if r.agrees == "yes" and not _reviewed(old):
         return replace(fresh, reason="as documented")
     if old is not None:
         return replace(fresh, reason=f"{UNREVIEWED}: {_was(old, r)}",
