@@ -175,9 +175,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from conformance.cases.store import load_manifest
     from conformance.compare.analyze import analyze
+    from conformance.compare.explain import suspected_bugs, unexplained
     from conformance.compare.load import load_runs
     from conformance.report.html import write_html
-    from conformance.report.tables import write_tables
+    from conformance.report.tables import write_bugs, write_tables
 
     t0 = time.perf_counter()
     _check_writable(args.out, "--out")
@@ -188,9 +189,20 @@ def cmd_report(args: argparse.Namespace) -> int:
         paths.append(write_html(analysis, args.out))
     except OSError as exc:
         raise UsageError(f"{args.out}: not writable ({exc.strerror or exc})") from None
+    bugs = suspected_bugs(analysis.results, cases)
+    try:
+        paths.append(write_bugs(bugs, args.out))
+    except OSError as exc:
+        raise UsageError(f"{args.out}: not writable ({exc.strerror or exc})") from None
     disagree = sum(1 for d in analysis.discrepancies if d["agrees"] == "no")
+    mismatches = sum(1 for r in analysis.results if r["status"] == "MISMATCH")
     print(f"{len(analysis.results)} checks, {len(analysis.discrepancies)} behaviour rows "
           f"({disagree} disagree with their documentation) in {time.perf_counter() - t0:.1f} s")
+    print(f"{mismatches} mismatches against the oracle, "
+          f"{len(unexplained(analysis.results))} unexplained"
+          + (f" (suspected bugs in {len(bugs)} rows: "
+             + ", ".join(f"{b.implementation} x{b.mismatches}" for b in bugs) + ")"
+             if bugs else ""))
     for p in paths:
         print(f"  wrote {p}")
     return 0

@@ -172,8 +172,11 @@ def _centering() -> Iterator[Case]:
     for flags in ("mean_only", "scale_off", "center_off", "affine_off"):
         for rank in (2, 4):
             # Explicit epsilon: centering is about flags, and tf.nn has no default epsilon.
+            # Rank 4 passes an explicit momentum: with the default alone, the momentum
+            # convention (and so the default's value) cannot be told apart.
             yield _bn("ce_flags", op="centering", rank=rank, dtype="float64", flags=flags,
                       batch=8, offset=3.0, spread=2.0, epsilon=1e-3,
+                      momentum=0.2 if rank == 4 else "default",
                       note=f"{flags} on rank {rank}")
 
 

@@ -15,12 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from conformance.cases.model import epsilon_of, momentum_of
-from conformance.compare.analyze import _conventions
+from conformance.compare.checks import setting
 from conformance.compare.errors import compare
-from conformance.compare.infer_batchnorm import (
-    FALLBACK_EPSILON,
-    FALLBACK_MOMENTUM,
-)
 from conformance.oracle import batchnorm as bn
 from conformance.report.data import UNMEASURED, Column, ReportData
 
@@ -63,7 +59,13 @@ def _actual(col: Column) -> dict[str, str]:
 
 def conventions(col: Column) -> bn.Conventions:
     """What the implementation does (inferred), not what it documents."""
-    return _conventions({}, _actual(col))
+    return setting(_actual(col)).conv
+
+
+# Only for the porting table's arithmetic when neither the measurement nor the docs give a
+# default; never reported as a framework's value (issue 11 reworks porting).
+FALLBACK_MOMENTUM = 0.1
+FALLBACK_EPSILON = 1e-5
 
 
 def defaults(col: Column) -> tuple[float, float]:

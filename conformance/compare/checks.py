@@ -1,0 +1,233 @@
+"""Per-case checks against the oracle, and the cause of each mismatch.
+
+A check compares an output with the oracle under the row's *reference*
+conventions: the documented value of each behaviour, the measured one where the
+documentation is silent. A mismatch is then re-checked under the *measured*
+conventions alone: when that passes, the behaviours whose documented and
+measured values differ are its cause; when it does not, the mismatch is
+unexplained (a suspected bug, see :mod:`conformance.compare.explain`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from conformance.cases.model import Case, epsilon_of, momentum_of
+from conformance.compare.bn_probes import narrow_band
+from conformance.compare.errors import compare
+from conformance.compare.evidence import Evidence, MomentCache, tolerance
+from conformance.compare.infer_dropout import mask_counts, rate_of
+from conformance.compare.load import Run
+from conformance.oracle import batchnorm as bn
+from conformance.oracle import dropout as do
+from conformance.spec import DROP_FRACTION_CONFIDENCE, UNDECIDED, Status
+
+UNEXPLAINED = "unexplained"
+MODES = {"y_train": "training", "running_mean": "sequence", "running_var": "sequence",
+         "y_eval": "inference"}
+# Conventions fields and the behaviours that name them.
+_FIELDS = {"momentum_convention": "weight_on_old", "normalize_variance": "biased",
+           "running_variance_update": "unbiased", "epsilon_placement": "inside_sqrt",
+           "inference_statistics": "running", "momentum_precision": "as_given",
+           "epsilon_precision": "as_given"}
+_STATS_PRECISION = {"float64": ("stats_precision_float64", "float32"),
+                    "float16": ("stats_precision_float16", "float16"),
+                    "bfloat16": ("stats_precision_bfloat16", "bfloat16")}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Conventions and defaults a check runs under, and where each value came from."""
+
+    conv: bn.Conventions
+    momentum: float | None  # default momentum; None: unknown
+    epsilon: float | None  # default epsilon; None: unknown
+    values: Mapping[str, str]  # behaviour -> value used
+
+
+def setting(values: Mapping[str, str]) -> Setting:
+    """The conventions that ``values`` (behaviour -> value) describe; undecided or missing
+    behaviours take the oracle's reference value, defaults stay unknown."""
+    used = {k: v for k, v in values.items() if v and v not in UNDECIDED}
+
+    def pick(name: str, default: str) -> str:
+        return used.get(name, default)
+
+    eff = pick("epsilon_effective", "as_given")
+    conv = bn.Conventions(
+        epsilon_floor=float(eff.split(":")[1]) if eff.startswith("clamped_to:") else None,
+        gamma_applied=pick("gamma_applied", "yes") == "yes",
+        stats_update_trigger="never" if pick("stats_update_trigger", "forward") == "never"
+        else "forward").with_(**{f: pick(f, d) for f, d in _FIELDS.items()})
+    return Setting(conv, _number(used.get("momentum_default")),
+                   _number(used.get("epsilon_default")), used)
+
+
+_PRECISION_OF = {"momentum_default": "momentum_precision",
+                 "epsilon_default": "epsilon_precision"}
+
+
+def _rounding(behaviour: str, values: Mapping[str, str]) -> bool:
+    """Whether the implementation rounds this default to float32 anyway (then 0.9 and
+    float32(0.9) are the same default, told apart only by the precision behaviour)."""
+    return values.get(_PRECISION_OF.get(behaviour, ""), "as_given") not in ("as_given", "")
+
+
+def same_value(a: str | None, b: str | None, float32: bool = False) -> bool:
+    """Equal text, or numbers equal to float64 roundoff (a default of float32(0.001) is
+    not 0.001: the difference shows in float64 outputs), or to float32 when ``float32``."""
+    if a == b:
+        return True
+    x, y = _number(a), _number(b)
+    if x is None or y is None:
+        return False
+    if float32:
+        x, y = float(np.float32(x)), float(np.float32(y))
+    return abs(x - y) <= 1e-12 * max(abs(x), abs(y))
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
+
+
+def result_row(run: Run, r: Mapping[str, Any], case: Case | None, check: str, status: Status,
+               mode: str, err: tuple[float, float] | None = None, detail: str = "",
+               cause: str = "") -> dict[str, Any]:
+    return {
+        "framework": run.framework, "framework_version": run.version,
+        "implementation": r["implementation"], "op": r["op"], "mode": mode,
+        "case_id": r["case_id"], "check": check, "status": status.value,
+        "max_abs_err": "" if err is None else f"{err[0]:.3g}",
+        "max_rel_err": "" if err is None else f"{err[1]:.3g}",
+        "tolerance": case.tolerance.describe() if case else "", "detail": detail,
+        "cause": cause,
+    }
+
+
+def _expected(e: Evidence, s: Setting, moments: MomentCache) -> dict[str, np.ndarray] | None:
+    case = e.case
+    if (case.get("momentum") == "default" and s.momentum is None) or (
+            case.get("epsilon") == "default" and s.epsilon is None):
+        return None  # a default nobody documented or measured: nothing to predict
+    if case.id not in moments:
+        moments[case.id] = [bn.batch_moments(x, case.channel_axis) for x in e.inputs["train"]]
+    return bn.sequence(e.inputs["train"], e.inputs["eval"], case.channel_axis,
+                       e.inputs["gamma"], e.inputs["beta"], momentum_of(case, s.momentum or 0.0),
+                       epsilon_of(case, s.epsilon or 0.0), s.conv, moments=moments[case.id])
+
+
+def bn_checks(run: Run, r: Mapping[str, Any], e: Evidence, moments: MomentCache,
+              reference: Setting, measured: Setting, source: str) -> list[dict[str, Any]]:
+    """One row per output of a batch-norm or centering case, with the mismatch's cause."""
+    case = e.case
+    exp = _expected(e, reference, moments)
+    if exp is None:
+        return []
+    alt: dict[str, np.ndarray] | None = None
+    rows = []
+    for key, mode in MODES.items():
+        if key not in e.outputs:
+            continue
+        c = compare(e.outputs[key], exp[key], tolerance(e, key))
+        if c.passed:
+            rows.append(result_row(run, r, case, key, Status.PASS, mode,
+                                   (c.max_abs, c.max_rel)))
+            continue
+        if alt is None:
+            alt = _expected(e, measured, moments) or {}
+        cause = _cause(e, key, alt, reference, measured)
+        detail = (f"{run.framework} {run.version} {r['implementation']} on {case.id} "
+                  f"({case.dtype}, shape {case.shape}): {key} differs from the oracle under "
+                  f"{source}")
+        rows.append(result_row(run, r, case, key, Status.MISMATCH, mode,
+                               (c.max_abs, c.max_rel), detail, cause))
+    return rows
+
+
+def _cause(e: Evidence, key: str, alt: Mapping[str, np.ndarray], reference: Setting,
+           measured: Setting) -> str:
+    """The behaviours whose documented value differs from the measured one, when the
+    measured conventions reproduce the output; else ``unexplained``."""
+    if key not in alt:
+        return UNEXPLAINED
+    tol = tolerance(e, key)
+    stats = _STATS_PRECISION.get(e.case.dtype)
+    if stats and measured.values.get(stats[0]) == stats[1] and key in ("y_train", "y_eval"):
+        tol = narrow_band(e)  # a narrow accumulator is measured: judge by its roundoff
+    if not compare(e.outputs[key], alt[key], tol).passed:
+        return UNEXPLAINED
+    differ = sorted(b for b in measured.values
+                    if not same_value(reference.values.get(b), measured.values[b],
+                                      _rounding(b, measured.values)))
+    if stats and tol is not tolerance(e, key):
+        differ.append(stats[0])
+    return " ".join(differ) or UNEXPLAINED
+
+
+_DROPOUT = {"training_scale": "inverse_keep", "inference_output": "identity",
+            "rate_semantics": "drop_probability"}
+
+
+def _dropout_expected(e: Evidence, values: Mapping[str, str]) -> dict[str, np.ndarray]:
+    v = {k: values[k] if values.get(k) and values[k] not in UNDECIDED else d
+         for k, d in _DROPOUT.items()}
+    rate, x = rate_of(e), e.inputs["x"]
+    kept = np.asarray(e.outputs["y_train"]) != 0
+    return {"y_train": do.training_output(x, kept, rate, v["training_scale"],
+                                          v["rate_semantics"]),
+            "y_eval": do.inference_output(x, rate, v["inference_output"], v["rate_semantics"])}
+
+
+def dropout_checks(run: Run, r: Mapping[str, Any], e: Evidence, reference: Mapping[str, str],
+                   measured: Mapping[str, str]) -> list[dict[str, Any]]:
+    case = e.case
+    exp = _dropout_expected(e, reference)
+    rows = []
+    for key in ("y_train", "y_eval"):
+        if key not in e.outputs:  # e.g. tf.nn.dropout has no inference mode
+            continue
+        c = compare(e.outputs[key], exp[key], tolerance(e, key))
+        cause = ""
+        edge = {0.0: ("rate_zero", "identity"), 1.0: ("rate_one", "zeros")}.get(rate_of(e))
+        if not c.passed and edge and key == "y_train" and measured.get(edge[0]) not in (
+                None, edge[1], *UNDECIDED):
+            cause = edge[0]  # the edge's own behaviour names what happens there
+        elif not c.passed:
+            alt = _dropout_expected(e, measured)
+            differ = [b for b in _DROPOUT if reference.get(b) != measured.get(b)
+                      and measured.get(b) not in (None, "", *UNDECIDED)]
+            cause = (" ".join(differ) if differ and compare(e.outputs[key], alt[key],
+                                                            tolerance(e, key)).passed
+                     else UNEXPLAINED)
+        rows.append(result_row(run, r, case, key, Status.PASS if c.passed else Status.MISMATCH,
+                               MODES[key], (c.max_abs, c.max_rel), cause=cause))
+    semantics = reference.get("rate_semantics")
+    semantics = semantics if semantics in do.RATE_SEMANTICS else "drop_probability"
+    p_drop = do.drop_probability(rate_of(e), semantics)
+    if 0 < p_drop < 1:
+        d, n = mask_counts(e)
+        p = do.binomial_two_sided_p(d, n, p_drop)
+        ok = p >= 1 - DROP_FRACTION_CONFIDENCE
+        rows.append(result_row(run, r, case, "drop_fraction",
+                               Status.PASS if ok else Status.MISMATCH, "training",
+                               (abs(d / n - p_drop), abs(d / n - p_drop) / p_drop),
+                               f"dropped {d}/{n}, expected rate {p_drop:g}, p={p:.3g}",
+                               "" if ok else "drop_fraction"
+                               if measured.get("drop_fraction") == "inconsistent"
+                               else UNEXPLAINED))
+    noise = case.get("noise_shape")
+    if isinstance(noise, tuple):
+        kept = np.asarray(e.outputs["y_train"]) != 0
+        ok = do.mask_is_broadcast(kept, noise)
+        rows.append(result_row(run, r, case, "mask_broadcast",
+                               Status.PASS if ok else Status.MISMATCH, "training", None,
+                               f"mask constant along the axes where noise_shape={noise} is 1",
+                               "" if ok else UNEXPLAINED))
+    return rows
