@@ -16,6 +16,7 @@ import numpy as np
 
 from conformance.cases.model import Case
 from conformance.cases.store import load_inputs
+from conformance.compare import provenance
 from conformance.compare.agreement import doc_agreement
 from conformance.compare.checks import Setting, bn_checks, dropout_checks, result_row, setting
 from conformance.compare.evidence import Evidence, MomentCache
@@ -40,6 +41,8 @@ class RowReport:
     documented: dict[str, dict[str, Any]] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
+    demonstration: str = ""  # a deliberate-misuse row's scenario (compare/provenance.py)
+    recipe: frozenset[str] = frozenset()  # behaviours the suite's own code produced
 
 
 @dataclass
@@ -115,15 +118,22 @@ def analyze(runs: list[Run], cases: Mapping[str, Case], cases_dir: Path) -> Anal
             else:
                 rates = {c.id: float(c.get("rate")) for c in cases.values()  # type: ignore[arg-type]
                          if c.op == "dropout"}
-                row.findings = infer_dropout(evidence, failed, rates)
-            results += _checks(run, row, recs, evidence, doc_values, moments)
+                row.findings = infer_dropout(evidence, failed, rates,
+                                             provenance.declared_mask_shapes(recs, cases))
+            results += _checks(run, row, recs, evidence, doc_values, moments, cases)
+            # After the checks, which test what the row's code does, whoever wrote it.
+            row.recipe = provenance.recipe_of(recs)
+            row.findings = provenance.without_recipe(row.findings, row.recipe, run.framework,
+                                                     impl)
+            row.demonstration = provenance.demonstration_of(recs)
             rows.append(row)
     return Analysis(results, discrepancy_rows(rows), rows, runs, dict(cases), cases_dir,
                     loaded)
 
 
 def _checks(run: Run, row: RowReport, recs: list[dict[str, Any]], evidence: list[Evidence],
-            doc_values: dict[str, str], moments: MomentCache) -> list[dict[str, Any]]:
+            doc_values: dict[str, str], moments: MomentCache,
+            cases: Mapping[str, Case]) -> list[dict[str, Any]]:
     """Every output checked under the reference conventions (documented, else measured);
     each mismatch re-checked under the measured ones to name its cause."""
     actual = {f.behaviour: f.actual for f in row.findings}
@@ -143,7 +153,8 @@ def _checks(run: Run, row: RowReport, recs: list[dict[str, Any]], evidence: list
     for e in evidence:
         r = by_id[e.case.id]
         if row.op == "dropout":
-            rows += dropout_checks(run, r, e, reference, measured)
+            rows += dropout_checks(run, r, e, reference, measured,
+                                   provenance.mask_shape_of(r, e.case))
             continue
         ref, meas = setting(reference), setting(measured)
         if row.op == "centering":
@@ -177,8 +188,7 @@ def discrepancy_rows(rows: list[RowReport]) -> list[dict[str, Any]]:
                 "framework": row.framework, "framework_version": row.version,
                 "implementation": row.implementation, "op": row.op, "behaviour": b.name,
                 "documented": documented, "actual": f.actual,
-                "agrees": doc_agreement(b.name, doc, f.actual,
-                                        getattr(row, "demonstration", "")),
+                "agrees": doc_agreement(b.name, doc, f.actual, row.demonstration),
                 "evidence": evidence,
             })
     return out

@@ -20,7 +20,6 @@ from conformance.compare.evidence import Evidence, tolerance
 from conformance.compare.fit import Finding
 from conformance.oracle import batchnorm as bn
 
-
 # ``as_given`` needs a probe that rules out any floor at or above this: every floor met in
 # practice (cuDNN's 1e-5, TensorFlow's 1.001e-5) is far above it, and a float64 probe with
 # epsilon 0 or 1e-8 resolves floors far below it.
@@ -93,7 +92,8 @@ def epsilon_default(readings: Sequence[EpsilonReading], placement: str) -> Findi
                        note=f"probes disagree: {', '.join(format_number(v) for v in values)}")
     note = f"solved for on the least-varying channel ({placement})"
     short = float(format_number(value))
-    if short != value and abs(float(np.float32(short)) - value) <= spread + 1e-15 * value:
+    if abs(short - value) > 1e-12 * value and (
+            abs(float(np.float32(short)) - value) < 0.1 * abs(short - value)):
         note += f"; it is float32({format_number(value)}) = {float(np.float32(short))!r}"
     return Finding("epsilon_default", format_number(value), [r.case_id for r in probes][:6],
                    note=note, exact=value)
@@ -127,7 +127,8 @@ def epsilon_floor(readings: Sequence[EpsilonReading]) -> tuple[Finding, float | 
                             f"(to within {low.noise:.2g}): no floor above {bound:.2g}"), None
     floor = float(np.median([r.effective for r in raised]))
     off = [r for r in raised if abs(r.effective - floor) > max(3 * r.noise, 0.01 * floor)]
-    above = [r for r in given if r not in raised and (r.given or 0.0) < floor]
+    # A probe contradicts the floor only if it could have shown it (its noise is smaller).
+    above = [r for r in given if r not in raised and floor - (r.given or 0.0) > 3 * r.noise]
     if off or above:
         return Finding("epsilon_effective", "inconclusive", [r.case_id for r in raised][:6],
                        note="epsilon is raised on some probes but not to one constant floor: "

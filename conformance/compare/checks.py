@@ -20,11 +20,11 @@ from conformance.cases.model import Case, epsilon_of, momentum_of
 from conformance.compare.bn_probes import narrow_band
 from conformance.compare.errors import compare
 from conformance.compare.evidence import Evidence, MomentCache, tolerance
-from conformance.compare.infer_dropout import mask_counts, rate_of
+from conformance.compare.infer_dropout import MaskShape, mask_checks, rate_of
 from conformance.compare.load import Run
 from conformance.oracle import batchnorm as bn
 from conformance.oracle import dropout as do
-from conformance.spec import DROP_FRACTION_CONFIDENCE, UNDECIDED, Status
+from conformance.spec import UNDECIDED, Status
 
 UNEXPLAINED = "unexplained"
 MODES = {"y_train": "training", "running_mean": "sequence", "running_var": "sequence",
@@ -186,13 +186,14 @@ def _dropout_expected(e: Evidence, values: Mapping[str, str]) -> dict[str, np.nd
 
 
 def dropout_checks(run: Run, r: Mapping[str, Any], e: Evidence, reference: Mapping[str, str],
-                   measured: Mapping[str, str]) -> list[dict[str, Any]]:
+                   measured: Mapping[str, str], shape: MaskShape) -> list[dict[str, Any]]:
+    """``shape``: the mask shape the row declares, None when it has no keep/drop mask."""
     case = e.case
     exp = _dropout_expected(e, reference)
     rows = []
     for key in ("y_train", "y_eval"):
-        if key not in e.outputs:  # e.g. tf.nn.dropout has no inference mode
-            continue
+        if key not in e.outputs or (key == "y_train" and shape is None):  # no inference
+            continue  # mode (tf.nn.dropout), or no keep/drop mask to read (AlphaDropout)
         c = compare(e.outputs[key], exp[key], tolerance(e, key))
         cause = ""
         edge = {0.0: ("rate_zero", "identity"), 1.0: ("rate_one", "zeros")}.get(rate_of(e))
@@ -210,24 +211,14 @@ def dropout_checks(run: Run, r: Mapping[str, Any], e: Evidence, reference: Mappi
                                MODES[key], (c.max_abs, c.max_rel), cause=cause))
     semantics = reference.get("rate_semantics")
     semantics = semantics if semantics in do.RATE_SEMANTICS else "drop_probability"
-    p_drop = do.drop_probability(rate_of(e), semantics)
-    if 0 < p_drop < 1:
-        d, n = mask_counts(e)
-        p = do.binomial_two_sided_p(d, n, p_drop)
-        ok = p >= 1 - DROP_FRACTION_CONFIDENCE
-        rows.append(result_row(run, r, case, "drop_fraction",
-                               Status.PASS if ok else Status.MISMATCH, "training",
-                               (abs(d / n - p_drop), abs(d / n - p_drop) / p_drop),
-                               f"dropped {d}/{n}, expected rate {p_drop:g}, p={p:.3g}",
-                               "" if ok else "drop_fraction"
-                               if measured.get("drop_fraction") == "inconsistent"
-                               else UNEXPLAINED))
-    noise = case.get("noise_shape")
-    if isinstance(noise, tuple):
-        kept = np.asarray(e.outputs["y_train"]) != 0
-        ok = do.mask_is_broadcast(kept, noise)
-        rows.append(result_row(run, r, case, "mask_broadcast",
-                               Status.PASS if ok else Status.MISMATCH, "training", None,
-                               f"mask constant along the axes where noise_shape={noise} is 1",
-                               "" if ok else UNEXPLAINED))
+    for check, ok, err, detail in ([] if shape is None else
+                                   mask_checks(e, shape, do.drop_probability(rate_of(e),
+                                                                             semantics))):
+        # A failed mask check is explained when the row's finding says the same thing.
+        value = measured.get(check)
+        named = (value == "inconsistent" if check == "drop_fraction"
+                 else value not in (None, "", "as_declared", *UNDECIDED))
+        cause = "" if ok else check if named else UNEXPLAINED
+        rows.append(result_row(run, r, case, check, Status.PASS if ok else Status.MISMATCH,
+                               "training", err, detail, cause))
     return rows

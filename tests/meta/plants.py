@@ -113,21 +113,14 @@ PLANTS: tuple[Plant, ...] = (
     # Every default-epsilon case runs at the floor, so a default of 1e-5 under a floor and a
     # default equal to the floor give the same outputs: only the floor is decided.
     Plant("epsilon_floor_3e-5", "batchnorm", Knobs(epsilon_floor=3e-5),
-          {"epsilon_effective": "clamped_to:3e-05"}, unknown=frozenset({"epsilon_default"}),
-          xfail_checks=_FLOORS),
+          {"epsilon_effective": "clamped_to:3e-05"}, unknown=frozenset({"epsilon_default"})),
     Plant("momentum_float32", "batchnorm", Knobs(momentum_precision="float32"),
-          {"momentum_precision": "float32"},
-          xfail_planted=_NOT_INFERRED.format("momentum_precision", 1),
-          xfail_checks=_NO_CONVENTION.format("a float32 momentum")),
+          {"momentum_precision": "float32"}),
     Plant("decay_complement_float32", "batchnorm",
           Knobs(momentum_precision="float32_complement"),
-          {"momentum_precision": "float32_complement"},
-          xfail_planted=_NOT_INFERRED.format("momentum_precision", 1),
-          xfail_checks=_NO_CONVENTION.format("a float32 decay 1 - momentum")),
+          {"momentum_precision": "float32_complement"}),
     Plant("epsilon_float32", "batchnorm", Knobs(epsilon_float32=True),
-          {"epsilon_precision": "float32"},
-          xfail_planted=_NOT_INFERRED.format("epsilon_precision", 1),
-          xfail_checks=_NO_CONVENTION.format("a float32 epsilon")),
+          {"epsilon_precision": "float32"}),
     Plant("momentum_0.97_weight_on_old", "batchnorm",
           Knobs(momentum_rule="old", default_momentum=0.97),
           {"momentum_convention": "weight_on_old", "momentum_default": "0.97"}),
@@ -161,9 +154,7 @@ PLANTS: tuple[Plant, ...] = (
           {"frozen_layer_mode": "inference"}),
     Plant("float64_statistics_in_float32", "batchnorm",
           Knobs(stats_precision=("float64", "float32")),
-          {"stats_precision_float64": "float32"},
-          xfail_planted=_NOT_INFERRED.format("stats_precision_float64", 1),
-          xfail_checks=_NO_CONVENTION.format("statistics accumulated in float32")),
+          {"stats_precision_float64": "float32"}),
     Plant("float16_statistics_in_float16", "batchnorm",
           Knobs(stats_precision=("float16", "float16")),
           {"stats_precision_float16": "float16"},
@@ -171,9 +162,7 @@ PLANTS: tuple[Plant, ...] = (
     # Provenance, not measurement: a row that declares its momentum to be the suite's own.
     Plant("recipe_momentum", "batchnorm",
           Knobs(recipe=frozenset({"momentum_default", "momentum_convention"})),
-          {"momentum_default": "not_applicable", "momentum_convention": "not_applicable"},
-          xfail_planted="analyze reports a declared recipe behaviour as measured, not "
-                        "not_applicable (issue 10 item 5)"),
+          {"momentum_default": "not_applicable", "momentum_convention": "not_applicable"}),
     # The default epsilon cannot be measured and the documentation misstates it: the value
     # must not come from the documentation, and the formula, decided by explicit epsilons,
     # must not be lost to cases run under the documented epsilon.
@@ -181,8 +170,6 @@ PLANTS: tuple[Plant, ...] = (
           Knobs(refuse_epsilon_probes=True, documented=(("epsilon_default", "0.001"),)), {},
           decisive=frozenset({"epsilon_placement", "normalize_variance", "gamma_applied",
                               "inference_statistics"}),
-          xfail_decisive="a documented epsilon_default is fed into the fit of the "
-                         "default-epsilon cases instead of leaving them out (issue 10 item 3)",
           clean=False),  # checks follow the documentation, which is wrong: MISMATCH is right
     # --- centering --------------------------------------------------------------------
     Plant("centering_without_variance", "centering", Knobs(divide_by_std=False),
@@ -193,7 +180,7 @@ PLANTS: tuple[Plant, ...] = (
     # One draw for the whole batch: the per-draw drop fraction is still the rate.
     Plant("mask_shared_across_batch", "dropout", DropKnobs(shared_batch_axis=True),
           {"mask_sharing": "shared_along_extra_axes"}, unknown=frozenset({"drop_fraction"}),
-          clean=False, xfail_planted=_NOT_INFERRED.format("mask_sharing", 6)),
+          clean=False),
     Plant("keep_probability", "dropout", DropKnobs(rate_is_keep=True),
           {"rate_semantics": "keep_probability"},
           consequences={"rate_zero": "zeros", "rate_one": "identity"}),
@@ -211,18 +198,13 @@ PLANTS: tuple[Plant, ...] = (
     Plant("gaussian_noise_without_mask", "dropout", DropKnobs(gaussian=True),
           dict.fromkeys(("rate_semantics", "training_scale", "drop_fraction", "mask_sharing"),
                         "not_applicable"),
-          unknown=frozenset({"rate_one"}), clean=False,
-          xfail_planted="mask-based behaviours are inferred for a row that declares no mask "
-                        "(mask_shape None) instead of not_applicable (issue 10 item 6)"),
+          unknown=frozenset({"rate_one"}), clean=False),
     # Drops half whatever the rate: neither reading of the rate fits the masks.
     Plant("rate_ignored", "dropout", DropKnobs(fixed_drop=0.5),
           {"rate_semantics": "inconclusive", "drop_fraction": "inconsistent"},
-          unknown=frozenset({"training_scale"}), clean=False,
-          xfail_planted="rate_semantics picks the likelier reading even when the binomial "
-                        "test rejects both (issue 10 item 6)"),
+          unknown=frozenset({"training_scale"}), clean=False),
     Plant("noise_shape_ignored", "dropout", DropKnobs(ignore_noise_shape=True),
-          {"mask_sharing": "varies_along_shared_axes"}, clean=False,
-          xfail_planted=_NOT_INFERRED.format("mask_sharing", 6)),
+          {"mask_sharing": "varies_along_shared_axes"}, clean=False),
 )
 
 
