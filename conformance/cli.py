@@ -242,7 +242,9 @@ def _runs_beside(args: argparse.Namespace) -> Path | None:
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    from conformance.expectations import Outcome, format_table, gate, load_dir, measure
+    from collections import Counter
+
+    from conformance.expectations import UNREVIEWED, Outcome, format_table, gate, load_dir, measure
     from conformance.report.junit import write_junit
 
     runs = _runs_beside(args)
@@ -253,10 +255,13 @@ def cmd_gate(args: argparse.Namespace) -> int:
     if table:
         print(table)
     unreviewed = sum(1 for c in checks if c.outcome is Outcome.OK
-                     and c.detail.startswith("UNREVIEWED"))
+                     and c.detail.startswith(UNREVIEWED))
     ok = sum(1 for c in checks if c.outcome is Outcome.OK)
     down = sorted({c.framework for c in checks if c.outcome is Outcome.UNAVAILABLE})
+    moved = Counter(d.field for c in checks for d in c.diffs)
     print(f"gate: {ok} behaviours as expected, {len(failed)} differ"
+          + (f" (changed fields: {', '.join(f'{k} {n}' for k, n in sorted(moved.items()))})"
+             if moved else "")
           + (f"; unavailable: {', '.join(down)}" if down else "")
           + (f"; {unreviewed} expectations still UNREVIEWED" if unreviewed else "")
           + f" (wrote {junit})")

@@ -17,6 +17,7 @@ import numpy as np
 from conformance.cases.model import Case
 from conformance.cases.store import load_inputs
 from conformance.compare import provenance
+from conformance.compare.agreement import doc_agreement
 from conformance.compare.checks import Setting, bn_checks, dropout_checks, result_row, setting
 from conformance.compare.evidence import Evidence, MomentCache
 from conformance.compare.fit import Finding
@@ -171,20 +172,6 @@ def _centering(s: Setting, actual: dict[str, str], case: Case) -> Setting:
     return Setting(conv, s.momentum, s.epsilon, s.values)
 
 
-def agreement(behaviour: str, documented: str | None, actual: str) -> str:
-    if not documented:
-        return "undocumented"
-    if actual in ("inconclusive", "not_measured"):
-        return "untested"
-    if BEHAVIOUR_BY_NAME[behaviour].values is None:
-        try:
-            d, a = float(documented), float(actual)
-        except ValueError:
-            return "yes" if documented == actual else "no"
-        return "yes" if abs(d - a) <= 0.01 * max(abs(d), 1e-12) else "no"
-    return "yes" if documented == actual else "no"
-
-
 def discrepancy_rows(rows: list[RowReport]) -> list[dict[str, Any]]:
     out = []
     for row in rows:
@@ -202,6 +189,7 @@ def discrepancy_rows(rows: list[RowReport]) -> list[dict[str, Any]]:
                 "framework": row.framework, "framework_version": row.version,
                 "implementation": row.implementation, "op": row.op, "behaviour": b.name,
                 "documented": documented, "actual": f.actual,
-                "agrees": agreement(b.name, documented, f.actual), "evidence": evidence,
+                "agrees": doc_agreement(b.name, doc, f.actual, row.demonstration),
+                "evidence": evidence,
             })
     return out

@@ -16,7 +16,8 @@ import numpy as np
 
 from conformance.cases.model import Case
 from conformance.cases.store import load_inputs
-from conformance.compare.analyze import Analysis, RowReport, agreement
+from conformance.compare.agreement import doc_agreement
+from conformance.compare.analyze import Analysis, RowReport
 from conformance.compare.fit import Finding
 from conformance.compare.load import Run
 from conformance.oracle import batchnorm as bn
@@ -60,9 +61,9 @@ class Column:
 
     def agrees(self, behaviour: str) -> str:
         f = self.finding(behaviour)
-        doc = self.row.documented.get(behaviour)
-        return agreement(behaviour, str(doc["value"]) if doc else None,
-                         f.actual if f else "not_measured")
+        return doc_agreement(behaviour, self.row.documented.get(behaviour),
+                             f.actual if f else "not_measured",
+                             self.row.demonstration)
 
 
 class ReportData:
