@@ -20,7 +20,7 @@ import numpy as np
 from conformance.cases.model import Case, epsilon_of, momentum_of
 from conformance.compare import special
 from conformance.compare.errors import compare, ratios
-from conformance.compare.evidence import Evidence, MomentCache, tolerance
+from conformance.compare.evidence import Evidence, MomentCache, is_special, tolerance
 from conformance.compare.fit import Candidate, Score, fit, grid
 from conformance.oracle import batchnorm as bn
 
@@ -115,7 +115,7 @@ class BatchNormInference:
         todo = list(dict.fromkeys(k for k in keys if k not in self._ratios))
         if not todo:
             return
-        if _special(e):
+        if is_special(e):
             self._special_training_ratios(e, todo)
             return
         variants = [(eff, conv.with_(epsilon_precision="as_given")) for _, eff, conv in todo]
@@ -178,12 +178,13 @@ class BatchNormInference:
 
     def _running_prediction(self, e: Evidence, key: str, momentum: float | None,
                             conv: bn.Conventions) -> np.ndarray | None:
-        if not _special(e):
+        if not is_special(e):
             index = 0 if key == "running_mean" else 1
             return bn.running_statistics(e.inputs["train"], e.case.channel_axis, momentum,
                                          conv, moments=self.moments(e))[index]
-        if uses_default_epsilon(e.case) and self.epsilon_default is None:
-            return None  # renorm's moving stddev includes epsilon
+        if uses_default_epsilon(e.case) and self.epsilon_default is None and (
+                e.config or {}).get("renorm"):
+            return None  # renorm's moving stddev includes epsilon; ghost statistics do not
         try:
             variant = special.batchnorm(e.case, e.config, e.inputs, conv, momentum,
                                         epsilon_of(e.case, self.epsilon_default or 0.0),
@@ -217,12 +218,6 @@ class BatchNormInference:
             return out
 
         return fit(grid({"inference_statistics": bn.INFERENCE_STATISTICS}), evaluate)
-
-
-def _special(e: Evidence) -> bool:
-    """Whether ``e``'s row passes arguments only a special oracle models."""
-    c = e.config or {}
-    return bool(c.get("renorm")) or c.get("virtual_batch_size") is not None
 
 
 def _floored(eps: float, floor: object, conv: bn.Conventions) -> float:

@@ -16,7 +16,7 @@ import numpy as np
 from conformance.adapters.documented import format_number
 from conformance.cases.model import Tolerance, conditioned_tolerance, epsilon_of, unit_roundoff
 from conformance.compare.errors import compare
-from conformance.compare.evidence import Evidence, tolerance
+from conformance.compare.evidence import Evidence, is_special, tolerance
 from conformance.compare.fit import Finding
 from conformance.oracle import batchnorm as bn
 
@@ -47,8 +47,8 @@ def read_epsilons(ev: Sequence[Evidence], placement: str, gamma_applied: bool,
     out = []
     for e in ev:
         if "y_train" not in e.outputs or e.case.get("special") not in (
-                "tiny_variance", "zero_variance"):
-            continue
+                "tiny_variance", "zero_variance") or is_special(e):
+            continue  # (a special row's divisor is not the plain formula's: not read here)
         axis = e.case.channel_axis
         xs = np.moveaxis(np.asarray(e.inputs["train"][0], dtype=np.float64), axis, 0)
         ys = np.moveaxis(np.asarray(e.outputs["y_train"][0], dtype=np.float64), axis, 0)

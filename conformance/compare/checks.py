@@ -182,20 +182,20 @@ def _cause(e: Evidence, key: str, alt: Mapping[str, np.ndarray], reference: Sett
 
 
 _DROPOUT = {"training_scale": "inverse_keep", "inference_output": "identity",
-            "rate_semantics": "drop_probability"}
+            "rate_semantics": "drop_probability", "scale_precision": "as_given"}
 
 
 def _dropout_expected(e: Evidence, values: Mapping[str, str]) -> dict[str, np.ndarray]:
     v = {k: values[k] if values.get(k) and values[k] not in UNDECIDED else d
          for k, d in _DROPOUT.items()}
     variant = special.dropout(e.case, e.config, e.inputs, e.outputs, v["training_scale"],
-                              v["inference_output"], v["rate_semantics"])
+                              v["inference_output"], v["rate_semantics"], v["scale_precision"])
     if variant is not None:
         return variant.outputs
     rate, x = rate_of(e), e.inputs["x"]
     kept = np.asarray(e.outputs["y_train"]) != 0
     return {"y_train": do.training_output(x, kept, rate, v["training_scale"],
-                                          v["rate_semantics"]),
+                                          v["rate_semantics"], v["scale_precision"]),
             "y_eval": do.inference_output(x, rate, v["inference_output"], v["rate_semantics"])}
 
 
@@ -211,7 +211,8 @@ def dropout_checks(run: Run, r: Mapping[str, Any], e: Evidence, reference: Mappi
         c = compare(e.outputs[key], exp[key], tolerance(e, key))
         cause = ""
         edge = {0.0: ("rate_zero", "identity"), 1.0: ("rate_one", "zeros")}.get(rate_of(e))
-        if not c.passed and edge and key == "y_train" and measured.get(edge[0]) not in (
+        dropping = key == "y_train" or measured.get("inference_output") == "dropout_applied"
+        if not c.passed and edge and dropping and measured.get(edge[0]) not in (
                 None, edge[1], *UNDECIDED):
             cause = edge[0]  # the edge's own behaviour names what happens there
         elif not c.passed:

@@ -30,3 +30,10 @@ def tolerance(e: Evidence, key: str) -> Tolerance:
     for inference as for the checks (a looser one would hide a precision behaviour)."""
     del key  # one tolerance per case today; per-channel tolerances key on the output
     return e.case.tolerance
+
+
+def is_special(e: Evidence) -> bool:
+    """Whether ``e``'s row passes arguments only a special oracle models (renorm, virtual
+    batches): the plain formula's inverses (epsilon read off a channel) do not apply."""
+    c = e.config or {}
+    return bool(c.get("renorm")) or c.get("virtual_batch_size") is not None

@@ -18,13 +18,14 @@ import numpy as np
 
 from conformance.cases.model import Case
 from conformance.compare.errors import compare
-from conformance.compare.fit import Finding
-from conformance.compare.infer_batchnorm import Evidence
+from conformance.compare.evidence import Evidence, tolerance
+from conformance.compare.fit import Candidate, Finding, fit, grid, marginal
 from conformance.oracle import dropout as do
 from conformance.spec import DROP_FRACTION_CONFIDENCE, INCONCLUSIVE, NOT_APPLICABLE
 
 MaskShape = tuple[int, ...] | None
-MASK_BEHAVIOURS = ("rate_semantics", "training_scale", "drop_fraction", "mask_sharing")
+MASK_BEHAVIOURS = ("rate_semantics", "training_scale", "scale_precision", "drop_fraction",
+                   "mask_sharing")
 
 
 def rate_of(e: Evidence) -> float:
@@ -205,13 +206,9 @@ def infer_dropout(ev: Sequence[Evidence], failed: Mapping[str, tuple[str, str]],
     else:
         finding, semantics = _semantics(masked, shapes)
         findings.append(finding)
-    for behaviour, key, conventions, group in (
-        ("training_scale", "y_train", do.TRAINING_SCALES, masked),
-        ("inference_output", "y_eval", do.INFERENCE_OUTPUTS, inner),
-    ):
-        if no_mask and behaviour == "training_scale":
-            continue
-        findings.append(_fit_convention(behaviour, key, conventions, group, semantics))
+    if not no_mask:
+        findings += _fit_training(masked, semantics)
+    findings.append(_fit_inference(inner, semantics))
     by_id = {e.case.id: e for e in ev}
     for behaviour, rate in (("rate_zero", 0.0), ("rate_one", 1.0)):
         ids = [cid for cid, r in rates.items() if r == rate]
@@ -228,33 +225,47 @@ def infer_dropout(ev: Sequence[Evidence], failed: Mapping[str, tuple[str, str]],
     return findings
 
 
-def _fit_convention(behaviour: str, key: str, conventions: Sequence[str],
-                    group: Sequence[Evidence], semantics: str) -> Finding:
-    fits: dict[str, list[str]] = {c: [] for c in conventions}
-    worst: dict[str, float] = dict.fromkeys(conventions, 0.0)
-    ran = [e for e in group if key in e.outputs]
-    for e in ran:
-        x = e.inputs["x"]
-        for conv in conventions:
-            if key == "y_train":
-                kept = np.asarray(e.outputs["y_train"]) != 0
-                exp = do.training_output(x, kept, rate_of(e), conv, semantics)
-            else:
-                exp = do.inference_output(x, rate_of(e), conv, semantics)
-            r = compare(e.outputs[key], exp, e.case.tolerance).ratio
-            worst[conv] = max(worst[conv], r)
-            if r <= 1:
-                fits[conv].append(e.case.id)
+def _fit_training(group: Sequence[Evidence], semantics: str) -> list[Finding]:
+    """``training_scale`` and (on float64 inputs) ``scale_precision``, given the masks."""
+    ran = [e for e in group if "y_train" in e.outputs]
     if not ran:
-        return Finding(behaviour, "not_measured", note="no case with 0 < rate < 1")
-    best = max(conventions, key=lambda c: (len(fits[c]), -worst[c]))
-    value = best if fits[best] else INCONCLUSIVE
-    still_dropping = [e.case.id for e in ran if key == "y_eval" and not np.all(e.outputs[key])]
-    if still_dropping and not fits[best]:
-        value, fits[best] = "dropout_applied", still_dropping
-    return Finding(behaviour, value, fits[best][:6],
-                   {c: f"{len(fits[c])}/{len(ran)} cases fit, max error/tol {worst[c]:.3g}"
-                    for c in conventions})
+        return [Finding(b, "not_measured", note="no case with 0 < rate < 1")
+                for b in ("training_scale", "scale_precision")]
+
+    def evaluate(c: Candidate) -> dict[str, float]:
+        out = {}
+        for e in ran:
+            kept = np.asarray(e.outputs["y_train"]) != 0
+            exp = do.training_output(e.inputs["x"], kept, rate_of(e), c["training_scale"],
+                                     semantics, c["scale_precision"])
+            out[e.case.id] = compare(e.outputs["y_train"], exp, tolerance(e, "y_train")).ratio
+        return out
+
+    scored = fit(grid({"training_scale": do.TRAINING_SCALES,
+                       "scale_precision": do.SCALE_PRECISIONS}), evaluate)
+    precision = marginal(scored, "scale_precision", "scale_precision")
+    if not any(e.case.dtype == "float64" for e in ran):
+        precision = Finding("scale_precision", "not_measured", note="no float64 case ran")
+    return [marginal(scored, "training_scale", "training_scale"), precision]
+
+
+def _fit_inference(group: Sequence[Evidence], semantics: str) -> Finding:
+    """``inference_output``: identity or scaled, or still dropping (``dropout_applied``)."""
+    ran = [e for e in group if "y_eval" in e.outputs]
+    if not ran:
+        return Finding("inference_output", "not_measured", note="no case with 0 < rate < 1")
+
+    def evaluate(c: Candidate) -> dict[str, float]:
+        out = {}
+        for e in ran:
+            kept = np.asarray(e.outputs["y_eval"]) != 0
+            exp = do.inference_output(e.inputs["x"], rate_of(e), c["inference_output"],
+                                      semantics, kept)
+            out[e.case.id] = compare(e.outputs["y_eval"], exp, tolerance(e, "y_eval")).ratio
+        return out
+
+    return marginal(fit(grid({"inference_output": (*do.INFERENCE_OUTPUTS, "dropout_applied")}),
+                        evaluate), "inference_output", "inference_output")
 
 
 def _drop_fraction(masked: Sequence[Evidence], shapes: Mapping[str, MaskShape] | None,

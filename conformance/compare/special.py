@@ -94,7 +94,7 @@ def batchnorm(case: Case, config: Mapping[str, Any] | None, inputs: Mapping[str,
 
 def dropout(case: Case, config: Mapping[str, Any] | None, inputs: Mapping[str, np.ndarray],
             outputs: Mapping[str, np.ndarray], scale: str, inference: str,
-            semantics: str) -> Variant | None:
+            semantics: str, scale_precision: str = "as_given") -> Variant | None:
     """Expected ``y_train``/``y_eval`` of an alpha-dropout or dropout-at-inference row,
     conditional on the masks read off the outputs, else ``None``."""
     config = config or {}
@@ -113,11 +113,11 @@ def dropout(case: Case, config: Mapping[str, Any] | None, inputs: Mapping[str, n
         return Variant(expected, f"alpha dropout (SELU constants, rate {rate:g})", kept)
     if config.get("mode") == "always" or inference == "dropout_applied":
         expected = {"y_train": do.training_output(x, np.asarray(outputs["y_train"]) != 0, rate,
-                                                  scale, semantics)} \
+                                                  scale, semantics, scale_precision)} \
             if "y_train" in outputs else {}
         if "y_eval" in outputs:
             expected["y_eval"] = do.inference_output(
                 x, rate, "dropout_applied", semantics, np.asarray(outputs["y_eval"]) != 0,
-                scale)
+                scale, scale_precision)
         return Variant(expected, "dropout applied at inference (mask read off y_eval)")
     return None

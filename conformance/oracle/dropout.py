@@ -32,6 +32,8 @@ def training_output(x: np.ndarray, kept: np.ndarray, rate: float, scale: str,
     ``scale_precision="float32"``: the factor ``1 / (1 - p)`` is computed in float32
     whatever the data's dtype (MXNet 1.9.1 on float64 data matches this exactly).
     """
+    if scale_precision not in SCALE_PRECISIONS:
+        raise ValueError(f"unknown scale precision {scale_precision!r}")
     x = np.asarray(x, dtype=np.float64)
     p = drop_probability(rate, semantics)
     factor = 1.0
@@ -40,14 +42,13 @@ def training_output(x: np.ndarray, kept: np.ndarray, rate: float, scale: str,
         if scale_precision == "float32" and p < 1.0:
             one = np.float32(1.0)
             factor = float(one / (one - np.float32(p)))
-        elif scale_precision != "as_given":
-            raise ValueError(f"unknown scale precision {scale_precision!r}")
     return np.where(kept, x * factor, 0.0)
 
 
 def inference_output(x: np.ndarray, rate: float, convention: str,
                      semantics: str = "drop_probability", kept: np.ndarray | None = None,
-                     scale: str = "inverse_keep") -> np.ndarray:
+                     scale: str = "inverse_keep", scale_precision: str = "as_given"
+                     ) -> np.ndarray:
     """Expected inference output; ``dropout_applied`` (MXNet's ``mode='always'``) is a
     training output, conditional on the mask ``kept`` read off the inference output."""
     x = np.asarray(x, dtype=np.float64)
@@ -58,7 +59,7 @@ def inference_output(x: np.ndarray, rate: float, convention: str,
     if convention == "dropout_applied":
         if kept is None:
             raise ValueError("dropout_applied needs the mask observed at inference")
-        return training_output(x, kept, rate, scale, semantics)
+        return training_output(x, kept, rate, scale, semantics, scale_precision)
     raise ValueError(f"unknown inference convention {convention!r}")
 
 
