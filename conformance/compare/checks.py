@@ -78,9 +78,11 @@ def _rounding(behaviour: str, values: Mapping[str, str]) -> bool:
     return values.get(_PRECISION_OF.get(behaviour, ""), "as_given") not in ("as_given", "")
 
 
-def same_value(a: str | None, b: str | None, float32: bool = False) -> bool:
-    """Equal text, or numbers equal to float64 roundoff (a default of float32(0.001) is
-    not 0.001: the difference shows in float64 outputs), or to float32 when ``float32``."""
+def same_arithmetic(a: str | None, b: str | None, float32: bool = False) -> bool:
+    """Whether two values make the same arithmetic: equal text, or numbers equal to float64
+    roundoff (a default of float32(0.001) is not 0.001: the difference shows in float64
+    outputs), or to float32 when ``float32``. Stricter than ``agreement.same_value``'s 1 %,
+    which judges documentation, not which behaviour caused a mismatch."""
     if a == b:
         return True
     x, y = _number(a), _number(b)
@@ -174,7 +176,7 @@ def _cause(e: Evidence, key: str, alt: Mapping[str, np.ndarray], reference: Sett
     if not compare(e.outputs[key], alt[key], tol).passed:
         return UNEXPLAINED
     differ = sorted(b for b in measured.values
-                    if not same_value(reference.values.get(b), measured.values[b],
+                    if not same_arithmetic(reference.values.get(b), measured.values[b],
                                       _rounding(b, measured.values)))
     if stats and tol is not tolerance(e, key):
         differ.append(stats[0])
