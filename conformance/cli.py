@@ -175,9 +175,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from conformance.cases.store import load_manifest
     from conformance.compare.analyze import analyze
+    from conformance.compare.explain import suspected_bugs, unexplained
     from conformance.compare.load import load_runs
     from conformance.report.html import write_html
-    from conformance.report.tables import write_tables
+    from conformance.report.tables import write_bugs, write_tables
 
     t0 = time.perf_counter()
     _check_writable(args.out, "--out")
@@ -188,9 +189,20 @@ def cmd_report(args: argparse.Namespace) -> int:
         paths.append(write_html(analysis, args.out))
     except OSError as exc:
         raise UsageError(f"{args.out}: not writable ({exc.strerror or exc})") from None
+    bugs = suspected_bugs(analysis.results, cases)
+    try:
+        paths.append(write_bugs(bugs, args.out))
+    except OSError as exc:
+        raise UsageError(f"{args.out}: not writable ({exc.strerror or exc})") from None
     disagree = sum(1 for d in analysis.discrepancies if d["agrees"] == "no")
+    mismatches = sum(1 for r in analysis.results if r["status"] == "MISMATCH")
     print(f"{len(analysis.results)} checks, {len(analysis.discrepancies)} behaviour rows "
           f"({disagree} disagree with their documentation) in {time.perf_counter() - t0:.1f} s")
+    print(f"{mismatches} mismatches against the oracle, "
+          f"{len(unexplained(analysis.results))} unexplained"
+          + (f" (suspected bugs in {len(bugs)} rows: "
+             + ", ".join(f"{b.implementation} x{b.mismatches}" for b in bugs) + ")"
+             if bugs else ""))
     for p in paths:
         print(f"  wrote {p}")
     return 0
@@ -230,7 +242,9 @@ def _runs_beside(args: argparse.Namespace) -> Path | None:
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    from conformance.expectations import Outcome, format_table, gate, load_dir, measure
+    from collections import Counter
+
+    from conformance.expectations import UNREVIEWED, Outcome, format_table, gate, load_dir, measure
     from conformance.report.junit import write_junit
 
     runs = _runs_beside(args)
@@ -241,10 +255,13 @@ def cmd_gate(args: argparse.Namespace) -> int:
     if table:
         print(table)
     unreviewed = sum(1 for c in checks if c.outcome is Outcome.OK
-                     and c.detail.startswith("UNREVIEWED"))
+                     and c.detail.startswith(UNREVIEWED))
     ok = sum(1 for c in checks if c.outcome is Outcome.OK)
     down = sorted({c.framework for c in checks if c.outcome is Outcome.UNAVAILABLE})
+    moved = Counter(d.field for c in checks for d in c.diffs)
     print(f"gate: {ok} behaviours as expected, {len(failed)} differ"
+          + (f" (changed fields: {', '.join(f'{k} {n}' for k, n in sorted(moved.items()))})"
+             if moved else "")
           + (f"; unavailable: {', '.join(down)}" if down else "")
           + (f"; {unreviewed} expectations still UNREVIEWED" if unreviewed else "")
           + f" (wrote {junit})")

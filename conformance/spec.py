@@ -109,20 +109,26 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
               "training-mode output for a batch of one sample with no other reduction axis"),
     Behaviour("frozen_layer_mode", "batchnorm", ("inference", "training"),
               "how a layer with trainable=False normalizes when called in training mode"),
-    Behaviour("hyperparameter_precision", "batchnorm", ("as_given", "float32"),
-              "on float64 inputs: momentum (decay) and epsilon applied as given, or first "
-              "rounded to float32"),
+    Behaviour("momentum_precision", "batchnorm", ("as_given", "float32", "float32_complement"),
+              "on float64 inputs: the momentum applied as given, rounded to float32, or "
+              "its complement 1 - momentum (TF's moving-average decay) rounded to float32"),
+    Behaviour("epsilon_precision", "batchnorm", ("as_given", "float32"),
+              "on float64 inputs: epsilon added as given or first rounded to float32"),
     Behaviour("stats_precision_float64", "batchnorm", ("float64", "float32"),
               "precision in which batch statistics of float64 inputs are accumulated"),
-    Behaviour("stats_precision_float16", "batchnorm", ("float16", "float32", "float64"),
-              "precision in which batch statistics of float16 inputs are accumulated"),
-    Behaviour("stats_precision_bfloat16", "batchnorm", ("bfloat16", "float32", "float64"),
-              "precision in which batch statistics of bfloat16 inputs are accumulated"),
+    Behaviour("stats_precision_float16", "batchnorm", ("float16", "float32"),
+              "precision in which batch statistics of float16 inputs are accumulated "
+              "(float32: float32 or wider; the output rounding hides the difference)"),
+    Behaviour("stats_precision_bfloat16", "batchnorm", ("bfloat16", "float32"),
+              "precision in which batch statistics of bfloat16 inputs are accumulated "
+              "(float32: float32 or wider)"),
     # --- dropout --------------------------------------------------------------
     Behaviour("rate_semantics", "dropout", ("drop_probability", "keep_probability"),
               "whether the rate argument is the probability to drop or to keep"),
     Behaviour("training_scale", "dropout", ("inverse_keep", "none"),
               "factor applied to kept elements in training"),
+    Behaviour("scale_precision", "dropout", ("as_given", "float32"),
+              "on float64 inputs: the factor 1/(1-rate) computed in float64 or in float32"),
     Behaviour("inference_output", "dropout", ("identity", "scaled_by_keep", "dropout_applied"),
               "output in inference mode (dropout_applied: elements are still dropped)"),
     Behaviour("rate_zero", "dropout", WHAT_HAPPENS, "training-mode output at rate 0"),
@@ -147,7 +153,7 @@ DROP_FRACTION_CONFIDENCE = 0.999
 
 RESULTS_COLUMNS: tuple[str, ...] = (
     "framework", "framework_version", "implementation", "op", "mode", "case_id", "check",
-    "status", "max_abs_err", "max_rel_err", "tolerance", "detail",
+    "status", "max_abs_err", "max_rel_err", "tolerance", "detail", "cause",
 )
 DISCREPANCY_COLUMNS: tuple[str, ...] = (
     "framework", "framework_version", "implementation", "op", "behaviour", "documented",

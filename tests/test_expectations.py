@@ -177,3 +177,22 @@ def test_measure_rejects_other_tables(tmp_path: Path) -> None:
     bad.write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="not a discrepancy table"):
         measure(bad)
+
+
+def test_cli_gate_fails_when_only_the_documentation_changed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    table = write_table(tmp_path / "reports" / "discrepancies.csv", ROWS)
+    exp = tmp_path / "exp"
+    args = ["--discrepancies", str(table), "--expectations", str(exp)]
+    assert main(["expectations", "update", *args]) == 0
+    stale = [(*r[:7], "unverified") if r[4] == "momentum_default" else r for r in ROWS]
+    write_table(table, stale)
+    capsys.readouterr()
+    assert main(["gate", *args]) == 1
+    out = capsys.readouterr().out
+    changed = [line.split() for line in out.splitlines() if line.startswith("CHANGED")]
+    assert [line[-3:] for line in changed] == [["agrees", "yes", "unverified"]]
+    assert "changed fields: agrees 1" in out
+    assert main(["expectations", "update", *args]) == 0
+    assert '+agrees = "unverified"' in capsys.readouterr().out
+    assert main(["gate", *args]) == 0

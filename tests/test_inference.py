@@ -49,7 +49,7 @@ def _values(findings: list[Finding]) -> Mapping[str, str]:
     bn.Conventions(gamma_applied=False, epsilon_floor=1.001e-5, epsilon_placement="no_sqrt"),
 ])
 def test_batchnorm_conventions_are_recovered(conv: bn.Conventions) -> None:
-    found = _values(infer_batchnorm(_bn_evidence(conv, 0.25, 1e-3), {}, {}, CASES))
+    found = _values(infer_batchnorm(_bn_evidence(conv, 0.25, 1e-3), {}, CASES))
     assert found["momentum_convention"] == conv.momentum_convention
     assert found["normalize_variance"] == conv.normalize_variance
     assert found["running_variance_update"] == conv.running_variance_update
@@ -69,7 +69,7 @@ def test_never_updated_statistics_are_recovered() -> None:
     evidence = _bn_evidence(conv, 0.1, 1e-5)
     for e in evidence:
         e.outputs["mean_after_forward"] = np.zeros(e.case.channels)  # type: ignore[index]
-    found = _values(infer_batchnorm(evidence, {}, {}, CASES))
+    found = _values(infer_batchnorm(evidence, {}, CASES))
     assert found["stats_update_trigger"] == "never"
 
 
@@ -77,14 +77,13 @@ def test_batch_of_one_error_is_reported() -> None:
     ones = [c for c in CASES.values() if c.op == "batchnorm" and c.shape[0] == 1
             and len(c.shape) == 2]
     failed = {ones[0].id: ("error", "ValueError: Expected more than 1 value per channel")}
-    found = _values(infer_batchnorm(_bn_evidence(bn.Conventions(), 0.1, 1e-5), failed, {},
-                                    CASES))
+    found = _values(infer_batchnorm(_bn_evidence(bn.Conventions(), 0.1, 1e-5), failed, CASES))
     assert found["batch_size_one_training"] in ("error", "beta")
 
 
 def test_mean_only_centering_is_recognised() -> None:
     conv = bn.Conventions(variance_normalized=False, gamma_applied=False)
-    found = _values(infer_centering(_bn_evidence(conv, 0.1, 1e-5, "centering"), {}))
+    found = _values(infer_centering(_bn_evidence(conv, 0.1, 1e-5, "centering")))
     assert found["variance_normalized"] == "no"
     assert found["offset_applied"] == "yes"
 

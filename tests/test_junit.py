@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from xml.etree import ElementTree as ET
 
-from conformance.expectations import Check, Outcome
+from conformance.expectations import Check, FieldDiff, Outcome
 from conformance.report.junit import render_junit
 
 
@@ -28,3 +28,13 @@ def test_outcomes_map_to_junit_elements() -> None:
     assert suites["mxnet"].find("testcase/error") is not None
     assert suites["keras"].find("testcase/skipped") is not None
     assert suites["torch"].find("testcase[@name='rate_one']/*") is None
+
+
+def test_a_changed_field_is_named_in_the_failure_message() -> None:
+    check = Check("torch", "2.13.0", "torch.nn.BatchNorm2d", "normalize_variance", "biased",
+                  "biased", Outcome.CHANGED, "torch.toml: reviewed",
+                  (FieldDiff("agrees", "yes", "unverified"),))
+    root = ET.fromstring(render_junit([check]))
+    failure = root.find("testsuite/testcase/failure")
+    assert failure is not None
+    assert failure.get("message") == "changed agrees: expected yes, measured unverified"

@@ -42,7 +42,7 @@ def test_results_schema_and_oracle_passes_its_own_checks(reports: Path) -> None:
     failing = [r for r in rows if r["status"] != "PASS"]
     assert not failing, failing[:3]
     assert {r["check"] for r in rows} >= {"y_train", "running_mean", "running_var", "y_eval",
-                                          "drop_fraction", "mask_broadcast"}
+                                          "drop_fraction", "mask_sharing"}
 
 
 def test_oracle_agrees_with_its_documentation(reports: Path) -> None:
@@ -53,15 +53,16 @@ def test_oracle_agrees_with_its_documentation(reports: Path) -> None:
     assert all(r["agrees"] == "yes" for r in documented), [r for r in documented
                                                             if r["agrees"] != "yes"]
     actual = {(r["implementation"], r["behaviour"]): r["actual"] for r in rows}
-    assert actual[("conformance.oracle.batch_norm", "momentum_convention")] == "weight_on_new"
-    assert actual[("conformance.oracle.batch_norm", "batch_size_one_training")] == "beta"
-    assert actual[("conformance.oracle.batch_norm[mean_only]", "variance_normalized")] == "no"
+    oracle = "conformance.oracle.batchnorm.sequence"
+    assert actual[(oracle, "momentum_convention")] == "weight_on_new"
+    assert actual[(oracle, "batch_size_one_training")] == "beta"
+    assert actual[(f"{oracle}[mean_only]", "variance_normalized")] == "no"
     assert actual[("conformance.oracle.dropout", "rate_one")] == "zeros"
 
 
 def test_html_escapes_and_is_self_contained(reports: Path) -> None:
     page = (reports / "index.html").read_text()
-    assert "conformance.oracle.batch_norm" in page
+    assert "conformance.oracle.batchnorm.sequence" in page
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")
     assert "<script src" not in page
 

@@ -81,10 +81,11 @@ def test_dropout_at_rate_zero_is_the_identity(x: np.ndarray, seed: int) -> None:
 
 # --- loaders ---------------------------------------------------------------------------------
 
+# Case.make's own arguments cannot be parameter names.
+RESERVED = {"op", "family", "seed", "tolerance", "note"}
 params = st.dictionaries(
-    # Not Case.make's own argument names, which a parameter cannot take.
     st.text(st.characters(categories=["Ll"]), min_size=1, max_size=8).filter(
-        lambda k: k not in ("op", "family", "seed", "tolerance", "note")),
+        lambda k: k not in RESERVED),
     st.one_of(st.integers(-10**6, 10**6), st.floats(allow_nan=False, allow_infinity=False),
               st.text(max_size=10), st.booleans(), st.none(),
               st.lists(st.integers(1, 64), min_size=1, max_size=5)),

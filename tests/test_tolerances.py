@@ -53,7 +53,7 @@ def test_half_precision_bounds_come_from_float32_accumulation_plus_rounding() ->
     f16 = channel_tolerance("float16", 8192, [0.0], [1.0], 1e-5)
     f32 = channel_tolerance("float32", 8192, [0.0], [1.0], 1e-5)
     assert 2**-11 <= f16.worst <= 4 * 2**-11  # a couple of float16 roundings, no more
-    assert f32.worst < f16.worst / 3  # the output rounding dominates
+    assert f32.worst < f16.worst / 2  # the output rounding dominates
 
 
 @pytest.mark.parametrize(("key", "ndim_extra", "channel_shift"),
@@ -132,8 +132,8 @@ def test_describe_is_key_value_words_with_worst_and_median() -> None:
     text = tolerance_for(case, "y_eval").describe()
     words = dict(w.split("=") for w in text.split())
     assert set(words) == {"rtol", "atol", "median_rtol", "median_atol"}
-    assert float(words["atol"]) == pytest.approx(float(np.max(case.tolerance.channels[0][2])),
-                                                 rel=1e-2)
+    inference = {g: a for g, _, a in case.tolerance.channels}["inference"]
+    assert float(words["atol"]) == pytest.approx(max(inference), rel=1e-2)
     assert float(words["median_atol"]) < float(words["atol"])
     assert Tolerance(1e-3, 2e-3).describe() == "rtol=0.001 atol=0.002"
 

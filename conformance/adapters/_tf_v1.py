@@ -151,6 +151,13 @@ class V1LayersBatchNorm(Implementation):
         self.with_update_ops = with_update_ops
         self._graphs: dict[tuple[Any, ...], _GraphBN] = {}
 
+    def demonstration(self, case: Case) -> str:
+        if self.with_update_ops:
+            return ""
+        return ("the train op is built without the UPDATE_OPS the docstring says must run "
+                "with it, as a user who forgets tf.control_dependencies(update_ops) does: "
+                "the moving statistics never change")
+
     def qualify(self, case: Case) -> str:
         parts = ["with_update_ops" if self.with_update_ops else "without_update_ops"]
         if takes_fused_path(case):

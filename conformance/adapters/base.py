@@ -47,6 +47,24 @@ from conformance.cases.model import Case
 Outputs = dict[str, np.ndarray]
 
 
+# Rows for code the suite itself ships (a recipe users would write, e.g. a mean-only
+# centering layer) are named ``recipe:<framework>.<Class>``: no such module exists, and
+# the name must not pretend otherwise.
+RECIPE_PREFIX = "recipe:"
+
+# What a mean-centering recipe written by the suite decides by itself: whether it divides,
+# whether it adds beta, and how it keeps and uses its running mean. Only the arithmetic
+# (the framework's mean and subtraction) is the framework's.
+RECIPE_CENTERING: frozenset[str] = frozenset({
+    "variance_normalized", "offset_applied", "momentum_convention", "momentum_default",
+    "running_variance_update", "stats_update_trigger", "inference_statistics"})
+
+
+def channel_mask_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The mask of channels-last spatial dropout: one draw per sample and channel."""
+    return (shape[0], *([1] * (len(shape) - 2)), shape[-1])
+
+
 class Unsupported(Exception):
     """Raised by ``run`` when the implementation cannot express the case."""
 

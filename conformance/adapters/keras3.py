@@ -29,12 +29,21 @@ from typing import Any
 import numpy as np
 
 from conformance.adapters._tf_common import quiet_tensorflow, seed_tensorflow
-from conformance.adapters.base import Adapter, DocClaim, Implementation, Outputs, Unsupported
+from conformance.adapters.base import (
+    RECIPE_CENTERING,
+    RECIPE_PREFIX,
+    Adapter,
+    DocClaim,
+    Implementation,
+    Outputs,
+    Unsupported,
+    channel_mask_shape,
+)
 from conformance.adapters.documented import signature_default, verified_claims
 from conformance.cases.model import Case
 
 BN = "keras.layers.BatchNormalization"
-CENTERING = "conformance.recipes.keras.Centering"
+CENTERING = f"{RECIPE_PREFIX}keras.Centering"  # the suite's recipe (keras_recipes.py)
 DROPOUT = "keras.layers.Dropout"
 # Spatial dropout layer -> input rank. They drop whole channels (channels-last here),
 # i.e. a mask of shape (batch, 1, ..., 1, channels).
@@ -94,6 +103,9 @@ def _running(layer: Any) -> tuple[np.ndarray, np.ndarray | None]:
 
 class DirectBatchNorm(Implementation):
     """``BatchNormalization`` (or the Centering recipe) called eagerly with ``training=``."""
+
+    def recipe_behaviours(self, case: Case) -> frozenset[str]:
+        return RECIPE_CENTERING if self.name == CENTERING else frozenset()
 
     def qualify(self, case: Case) -> str:
         q = _flag_qualifier(case)
@@ -272,13 +284,18 @@ class FitBatchNorm(Implementation):
 class KerasDropout(Implementation):
     """``Dropout`` (any rank, ``noise_shape``) and ``SpatialDropout1D/2D/3D``."""
 
+    def mask_shape(self, case: Case) -> tuple[int, ...] | None:
+        """``Dropout`` follows ``noise_shape``; the spatial layers always drop whole
+        channels ("drops entire 1D feature maps", channels last here)."""
+        return channel_mask_shape(case.shape) if self.name in SPATIAL else \
+            super().mask_shape(case)
+
     def supports(self, case: Case) -> str | None:
         rank = SPATIAL.get(self.name)
         if rank is None:
             return None
         shape = case.shape
-        channel_mask = (shape[0], *([1] * (rank - 2)), shape[-1])
-        if len(shape) != rank or case.get("noise_shape") != channel_mask:
+        if len(shape) != rank or case.get("noise_shape") != channel_mask_shape(shape):
             return (f"{self.name} drops whole channels of rank-{rank} channels-last input: "
                     f"it runs only cases with noise_shape (batch, 1..., channels)")
         return None

@@ -195,6 +195,18 @@ class GluonBatchNorm(_StepRunner, Implementation):
             return f"gluon BatchNorm has no flag for {case.get('flags')}"
         return None
 
+    def recipe_behaviours(self, case: Case) -> frozenset[str]:
+        """gluon has no trainable flag: ``frozen_layer_mode`` is read from the stand-in,
+        ``grad_req='null'``, which only stops gradients, so the value is not gluon's."""
+        return frozenset({"frozen_layer_mode"}) if case.op == "batchnorm" else frozenset()
+
+    def demonstration(self, case: Case) -> str:
+        if case.op != "centering" or case.get("flags") not in ("center_off", "affine_off"):
+            return ""
+        return ("a nonzero beta is loaded into a center=False layer, as from a checkpoint "
+                "trained with center=True: center=False only freezes beta at its zero "
+                "initializer, so the operator adds whatever beta holds")
+
     def qualify(self, case: Case) -> str:
         if case.op == "centering" and case.get("flags") in _CENTERING_FLAGS:
             return f"{self.name}[{_CENTERING_FLAGS[str(case.get('flags'))][1]}]"
@@ -249,6 +261,10 @@ def _axes(case: Case) -> tuple[int, ...] | None:
 
 class NdDropout(Implementation):
     """``mxnet.nd.Dropout``; ``meta`` holds a qualified row's ``mode`` (``always``)."""
+
+    def config(self, case: Case) -> dict[str, Any]:
+        """``mode='always'`` keeps dropout on at inference: the oracle models it."""
+        return dict(self.meta)
 
     def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
         mx = _mx()

@@ -48,6 +48,9 @@ _FLAGS = {
 
 
 class OracleBatchNorm(Implementation):
+    """The row is named after the function it runs, ``conformance.oracle.batchnorm.sequence``
+    (an API that exists), qualified by the centering flags it models."""
+
     def qualify(self, case: Case) -> str:
         flags = case.get("flags")
         return f"{self.name}[{flags}]" if flags else self.name
@@ -89,8 +92,8 @@ class NumpyAdapter(Adapter):
         return np.__version__
 
     def implementations(self) -> Sequence[Implementation]:
-        return [OracleBatchNorm("conformance.oracle.batch_norm", "batchnorm"),
-                OracleBatchNorm("conformance.oracle.batch_norm", "centering"),
+        return [OracleBatchNorm("conformance.oracle.batchnorm.sequence", "batchnorm"),
+                OracleBatchNorm("conformance.oracle.batchnorm.sequence", "centering"),
                 OracleDropout("conformance.oracle.dropout", "dropout")]
 
     def documented(self) -> list[DocClaim]:

@@ -13,12 +13,21 @@ from typing import Any
 
 import numpy as np
 
-from conformance.adapters.base import Adapter, DocClaim, Implementation, Outputs, Unsupported
+from conformance.adapters.base import (
+    RECIPE_CENTERING,
+    RECIPE_PREFIX,
+    Adapter,
+    DocClaim,
+    Implementation,
+    Outputs,
+    Unsupported,
+)
 from conformance.adapters.documented import signature_default, verified_claims
 from conformance.cases.model import Case
 
 _RANKS = {"torch.nn.BatchNorm1d": (2, 3), "torch.nn.BatchNorm2d": (4,),
           "torch.nn.BatchNorm3d": (5,)}
+MEAN_CENTERING = f"{RECIPE_PREFIX}torch.MeanCentering"  # the suite's recipe, not a torch module
 
 
 def _torch() -> Any:
@@ -71,6 +80,14 @@ def _step(module: Any, x: np.ndarray) -> Any:
 class BatchNormModule(Implementation):
     """``torch.nn.BatchNormNd`` and the suite's mean-only centering module."""
 
+    def recipe_behaviours(self, case: Case) -> frozenset[str]:
+        """The centering recipe is the suite's code through and through; for the real
+        modules, ``frozen_layer_mode`` is read from ``requires_grad_(False)``, which only
+        stops gradients: torch has no trainable flag, so the value is the stand-in's."""
+        if self.name == MEAN_CENTERING:
+            return RECIPE_CENTERING
+        return frozenset({"frozen_layer_mode"}) if self.op == "batchnorm" else frozenset()
+
     def supports(self, case: Case) -> str | None:
         if case.channel_axis != 1:
             return "channels must be at dim 1"
@@ -87,7 +104,7 @@ class BatchNormModule(Implementation):
 
     def _make(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Any:
         torch = _torch()
-        if self.name == "conformance.recipes.torch.MeanCentering":
+        if self.name == MEAN_CENTERING:
             if case.get("flags") != "mean_only":
                 raise Unsupported("the mean-only recipe runs only mean_only cases")
             module: Any = _mean_centering(case)
@@ -249,7 +266,7 @@ class TorchAdapter(Adapter):
         # Centering cases are rank 2 and 4, so BatchNorm3d has none to run.
         impls += [BatchNormModule(name, "centering")
                   for name in ("torch.nn.BatchNorm1d", "torch.nn.BatchNorm2d")]
-        impls.append(BatchNormModule("conformance.recipes.torch.MeanCentering", "centering"))
+        impls.append(BatchNormModule(MEAN_CENTERING, "centering"))
         impls += [DropoutImpl("torch.nn.Dropout", "dropout"),
                   DropoutImpl("torch.nn.functional.dropout", "dropout")]
         return impls

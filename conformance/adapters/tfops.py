@@ -12,8 +12,9 @@
   themselves. ``batch_var_returned`` is the variance it returns for ``train[0]``
   at factor 1.0.
 * ``tf.compat.v1.layers.batch_normalization``: graph mode, see :mod:`._tf_v1`.
-* ``tf.nn.dropout`` (``rate``), ``tf.compat.v1.nn.dropout`` (``keep_prob``:
-  the case rate is passed as ``keep_prob``, so the suite sees keep semantics)
+* ``tf.nn.dropout`` (``rate``), ``tf.compat.v1.nn.dropout[keep_prob]`` (the case
+  rate is passed as ``keep_prob``, the argument TF1 code used, so the row's argument
+  means the probability to keep; the qualifier says so)
   and ``tf.compat.v1.layers.dropout`` (``rate`` and ``training``). The two
   functions have no inference mode, so they return ``y_train`` only.
 
@@ -40,9 +41,17 @@ from conformance.oracle.batchnorm import reduce_axes
 NN_BN = "tf.nn.batch_normalization"
 FUSED = "tf.compat.v1.nn.fused_batch_norm"
 NN_DROPOUT = "tf.nn.dropout"
-V1_NN_DROPOUT = "tf.compat.v1.nn.dropout"
+V1_NN_DROPOUT = "tf.compat.v1.nn.dropout[keep_prob]"
 V1_LAYERS_DROPOUT = "tf.compat.v1.layers.dropout"
 RECIPE_DEFAULTS = {"decay": 0.99, "variance_epsilon": 1e-3}
+# What the recipe, not TensorFlow, decides: the op has no momentum, no default epsilon
+# and no running statistics, so the EMA (its decay, convention and the variance it
+# folds in), when it runs and what inference normalizes with are the recipe's. The
+# normalization formula (epsilon placement and floor, gamma, tf.nn.moments' variance)
+# is TensorFlow's.
+RECIPE_BEHAVIOURS = frozenset({"momentum_default", "momentum_convention", "epsilon_default",
+                               "running_variance_update", "stats_update_trigger",
+                               "inference_statistics"})
 _RECIPE_FLAGS = {"scale_off": ("scale",), "center_off": ("offset",),
                  "affine_off": ("offset", "scale")}
 
@@ -66,6 +75,9 @@ def _float(case: Case, key: str, default: float) -> float:
 
 class RecipeBatchNorm(Implementation):
     """``tf.nn.moments`` + ``tf.nn.batch_normalization`` with caller-kept running stats."""
+
+    def recipe_behaviours(self, case: Case) -> frozenset[str]:
+        return RECIPE_BEHAVIOURS
 
     def qualify(self, case: Case) -> str:
         off = _RECIPE_FLAGS.get(str(case.get("flags")), ())

@@ -192,3 +192,20 @@ def epsilon_of(case: Case, default: float) -> float:
 
 def unit_roundoff(dtype: str) -> float:
     return UNIT_ROUNDOFF[dtype]
+
+
+def conditioned_tolerance(dtype: str, condition: float, reduce_size: int) -> Tolerance:
+    """A whole-case bound from the dtype's roundoff, |mean|/std and the reduction length.
+
+    Kept for the statistics-precision bands (``compare/bn_probes.py``), which ask how far
+    an accumulator of a given precision may stray; the checks use the per-channel bounds
+    of ``conformance.cases.tolerances``. The constant 64 leaves room for a different but
+    sound summation order.
+    """
+    u = unit_roundoff(dtype)
+    growth = max(1.0, float(np.log2(max(reduce_size, 2))))
+    bound = 64.0 * u * (1.0 + condition) * growth
+    if dtype in HALF_DTYPES:
+        # Outputs are rounded to half precision after float32 accumulation.
+        bound = max(bound, 8.0 * u)
+    return Tolerance(rtol=bound, atol=bound)

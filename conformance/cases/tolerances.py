@@ -51,7 +51,7 @@ HALF_ROUNDINGS = 2.0  # roundings to a half dtype on the way to an output
 
 # Output key -> (channel group, leading axes before the case's own shape); None: (steps, C).
 KEY_LAYOUT: dict[str, tuple[str, int | None]] = {
-    "y_train": ("output", 1), "y_eval": ("output", 0), "frozen_train": ("output", 0),
+    "y_train": ("output", 1), "y_eval": ("inference", 0), "frozen_train": ("output", 0),
     "running_mean": ("running_mean", None), "running_var": ("running_var", None),
     "mean_after_forward": ("running_mean", -1), "mean_after_backward": ("running_mean", -1),
 }
@@ -67,13 +67,24 @@ def accumulation_dtype(dtype: str) -> str:
     return "float32" if dtype in HALF_DTYPES else dtype
 
 
+def initial_weight(momentum: float | str, steps: int) -> float:
+    """The smallest weight the initial running variance (1) can keep after ``steps``
+    updates by the case's momentum argument, under either convention: 0 when one update
+    can replace it (momentum 0 or 1, or a cumulative average)."""
+    if momentum == "none":
+        return 0.0
+    m = 0.1 if momentum == "default" else float(momentum)  # defaults: 0.1 to 0.99, either way
+    return min(m, 1.0 - m) ** max(steps, 1)
+
+
 def smallest_epsilon(epsilon: float | str) -> float:
     """The smallest epsilon that can be in effect: a floor only raises it."""
     return DEFAULT_EPSILON_MIN if epsilon == "default" else float(epsilon)
 
 
 def channel_tolerance(dtype: str, n: int, means: npt.ArrayLike, stds: npt.ArrayLike,
-                      epsilon: float, *, variance_normalized: bool = True) -> Tolerance:
+                      epsilon: float, *, variance_normalized: bool = True,
+                      initial_weight: float = 1.0) -> Tolerance:
     """Per-channel bounds of each output group, and their worst case as ``rtol``/``atol``."""
     u = unit_roundoff(accumulation_dtype(dtype))
     half = dtype in HALF_DTYPES
@@ -105,9 +116,18 @@ def channel_tolerance(dtype: str, n: int, means: npt.ArrayLike, stds: npt.ArrayL
     mean_atol = SAFETY * (d_mean + u * mean_size) + HALF_ROUNDINGS * uo * mean_size
     var_atol = SAFETY * (d_var + u * (1.0 + sigma**2))
     stat_rtol = np.full_like(mu, SAFETY * u * g + HALF_ROUNDINGS * uo)
+    # Inference normalizes with the running statistics: their errors (the update's
+    # roundings, of the initial variance of 1 included) propagate as the batch's do, but
+    # relative to the running variance, which keeps ``initial_weight`` of that 1.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = initial_weight + (1.0 - initial_weight) * sigma**2 + epsilon
+        run_err = (GAMMA_MAX * (mean_atol + 0.5 * var_atol / r2 * Z_MAX * sigma) / np.sqrt(r2)
+                   if variance_normalized else mean_atol)
+    inf_atol = out_atol + run_err
     out_atol = np.where(np.isfinite(out_atol), out_atol, np.inf)
-    groups = (("output", out_rtol, out_atol), ("running_mean", stat_rtol, mean_atol),
-              ("running_var", stat_rtol, var_atol))
+    inf_atol = np.where(np.isfinite(inf_atol), inf_atol, np.inf)
+    groups = (("output", out_rtol, out_atol), ("inference", out_rtol, inf_atol),
+              ("running_mean", stat_rtol, mean_atol), ("running_var", stat_rtol, var_atol))
     channels = tuple((name, tuple(float(v) for v in r), tuple(float(v) for v in a))
                      for name, r, a in groups)
     worst_r = max(max(r) for _, r, _ in channels)
@@ -135,6 +155,8 @@ def tolerance_for(case: Case, key: str) -> Tolerance:
     without per-channel bounds get ``case.tolerance``.
     """
     groups = {g: (r, a) for g, r, a in case.tolerance.channels}
+    if "inference" not in groups and "output" in groups:  # a manifest from before it
+        groups["inference"] = groups["output"]
     layout = KEY_LAYOUT.get(key)
     if layout is None or layout[0] not in groups:
         return case.tolerance

@@ -14,29 +14,20 @@ from typing import Any
 
 import numpy as np
 
-from conformance.cases.model import Case, epsilon_of, momentum_of
+from conformance.cases.model import Case
 from conformance.cases.store import load_inputs
-from conformance.cases.tolerances import tolerance_for
-from conformance.compare.errors import compare
+from conformance.compare import provenance
+from conformance.compare.agreement import doc_agreement
+from conformance.compare.checks import Setting, bn_checks, dropout_checks, result_row, setting
+from conformance.compare.evidence import Evidence, MomentCache
 from conformance.compare.fit import Finding
-from conformance.compare.infer_batchnorm import (
-    FALLBACK_EPSILON,
-    FALLBACK_MOMENTUM,
-    Evidence,
-    MomentCache,
-    infer_batchnorm,
-    infer_centering,
-)
-from conformance.compare.infer_dropout import infer_dropout, mask_counts, rate_of
+from conformance.compare.infer_batchnorm import infer_batchnorm, infer_centering
+from conformance.compare.infer_dropout import infer_dropout
 from conformance.compare.load import Run
-from conformance.oracle import batchnorm as bn
-from conformance.oracle import dropout as do
-from conformance.spec import BEHAVIOUR_BY_NAME, DROP_FRACTION_CONFIDENCE, Status, behaviours_for
+from conformance.spec import BEHAVIOUR_BY_NAME, UNDECIDED, Status, behaviours_for
 
 _RUN_STATUS = {"error": Status.ERROR, "crash": Status.CRASH, "timeout": Status.TIMEOUT,
                "unsupported": Status.UNSUPPORTED}
-_MODES = {"y_train": "training", "running_mean": "sequence", "running_var": "sequence",
-          "y_eval": "inference"}
 
 
 @dataclass
@@ -50,6 +41,8 @@ class RowReport:
     documented: dict[str, dict[str, Any]] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
+    demonstration: str = ""  # a deliberate-misuse row's scenario (compare/provenance.py)
+    recipe: frozenset[str] = frozenset()  # behaviours the suite's own code produced
 
 
 @dataclass
@@ -79,106 +72,6 @@ def documented_for(run: Run, implementation: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _conventions(doc: Mapping[str, str], actual: Mapping[str, str]) -> bn.Conventions:
-    """Conventions the documentation states, the inferred ones where it is silent."""
-
-    def pick(name: str, default: str) -> str:
-        value = doc.get(name) or actual.get(name) or default
-        return default if value in ("inconclusive", "not_measured") else value
-
-    eff = pick("epsilon_effective", "as_given")
-    return bn.Conventions(
-        momentum_convention=pick("momentum_convention", "weight_on_old"),
-        normalize_variance=pick("normalize_variance", "biased"),
-        running_variance_update=pick("running_variance_update", "unbiased"),
-        epsilon_placement=pick("epsilon_placement", "inside_sqrt"),
-        epsilon_floor=float(eff.split(":")[1]) if eff.startswith("clamped_to:") else None,
-        gamma_applied=pick("gamma_applied", "yes") == "yes",
-        stats_update_trigger="never" if pick("stats_update_trigger", "forward") == "never"
-        else "forward",
-        inference_statistics=pick("inference_statistics", "running"),
-    )
-
-
-def _pick(doc: Mapping[str, str], actual: Mapping[str, str], behaviour: str,
-          default: str) -> str:
-    value = doc.get(behaviour) or actual.get(behaviour) or default
-    return default if value in ("inconclusive", "not_measured") else value
-
-
-def _num(text: str | None, fallback: float) -> float:
-    try:
-        return float(text) if text not in (None, "") else fallback
-    except ValueError:
-        return fallback
-
-
-def _result_row(run: Run, r: dict[str, Any], case: Case | None, check: str, status: Status,
-                mode: str, err: tuple[float, float] | None = None,
-                detail: str = "") -> dict[str, Any]:
-    return {
-        "framework": run.framework, "framework_version": run.version,
-        "implementation": r["implementation"], "op": r["op"], "mode": mode,
-        "case_id": r["case_id"], "check": check, "status": status.value,
-        "max_abs_err": "" if err is None else f"{err[0]:.3g}",
-        "max_rel_err": "" if err is None else f"{err[1]:.3g}",
-        "tolerance": tolerance_for(case, check).describe() if case else "", "detail": detail,
-    }
-
-
-def _bn_checks(run: Run, r: dict[str, Any], e: Evidence, moments: MomentCache,
-               conv: bn.Conventions, m_default: float, e_default: float,
-               source: str) -> list[dict[str, Any]]:
-    case = e.case
-    if case.id not in moments:
-        moments[case.id] = [bn.batch_moments(x, case.channel_axis) for x in e.inputs["train"]]
-    exp = bn.sequence(e.inputs["train"], e.inputs["eval"], case.channel_axis, e.inputs["gamma"],
-                      e.inputs["beta"], momentum_of(case, m_default),
-                      epsilon_of(case, e_default), conv, moments=moments[case.id])
-    rows = []
-    for key, mode in _MODES.items():
-        if key not in e.outputs:
-            continue
-        c = compare(e.outputs[key], exp[key], tolerance_for(case, key))
-        status = Status.PASS if c.passed else Status.MISMATCH
-        detail = "" if c.passed else (
-            f"{run.framework} {run.version} {r['implementation']} on {case.id} "
-            f"({case.dtype}, shape {case.shape}): {key} differs from the oracle under {source}"
-            + (f" [informational case: {case.informational}]" if case.informational else ""))
-        rows.append(_result_row(run, r, case, key, status, mode, (c.max_abs, c.max_rel), detail))
-    return rows
-
-
-def _dropout_checks(run: Run, r: dict[str, Any], e: Evidence, scale: str, inference: str,
-                    semantics: str) -> list[dict[str, Any]]:
-    case, rate, x = e.case, rate_of(e), e.inputs["x"]
-    kept = np.asarray(e.outputs["y_train"]) != 0
-    rows = []
-    for key, exp in (("y_train", do.training_output(x, kept, rate, scale, semantics)),
-                     ("y_eval", do.inference_output(x, rate, inference, semantics))):
-        if key not in e.outputs:  # e.g. tf.nn.dropout has no inference mode
-            continue
-        c = compare(e.outputs[key], exp, case.tolerance)
-        rows.append(_result_row(run, r, case, key, Status.PASS if c.passed else Status.MISMATCH,
-                                _MODES[key], (c.max_abs, c.max_rel)))
-    p_drop = do.drop_probability(rate, semantics)
-    if 0 < p_drop < 1:
-        d, n = mask_counts(e)
-        p = do.binomial_two_sided_p(d, n, p_drop)
-        ok = p >= 1 - DROP_FRACTION_CONFIDENCE
-        rows.append(_result_row(run, r, case, "drop_fraction",
-                                Status.PASS if ok else Status.MISMATCH, "training",
-                                (abs(d / n - p_drop), abs(d / n - p_drop) / p_drop),
-                                f"dropped {d}/{n}, expected rate {p_drop:g}, p={p:.3g}"))
-    noise = case.get("noise_shape")
-    if isinstance(noise, tuple):
-        ok = do.mask_is_broadcast(kept, noise)
-        rows.append(_result_row(run, r, case, "mask_broadcast",
-                                Status.PASS if ok else Status.MISMATCH, "training", None,
-                                f"mask constant along the axes where noise_shape={noise} is 1"))
-    return rows
-
-
 def analyze(runs: list[Run], cases: Mapping[str, Case], cases_dir: Path) -> Analysis:
     loaded: dict[str, Mapping[str, np.ndarray]] = {}
     moments: MomentCache = {}  # by case id: every row of every run reads the same inputs
@@ -196,7 +89,7 @@ def analyze(runs: list[Run], cases: Mapping[str, Case], cases_dir: Path) -> Anal
                 "framework": run.framework, "framework_version": run.version,
                 "implementation": "*", "op": "*", "mode": "*", "case_id": "*",
                 "check": "import", "status": Status.ERROR.value, "max_abs_err": "",
-                "max_rel_err": "", "tolerance": "", "detail": run.error})
+                "max_rel_err": "", "tolerance": "", "detail": run.error, "cause": ""})
         groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         for r in run.results:
             groups[(r["implementation"], r["op"])].append(r)
@@ -211,63 +104,72 @@ def analyze(runs: list[Run], cases: Mapping[str, Case], cases_dir: Path) -> Anal
                 if case is None:
                     continue  # a result of a case no longer in the store: stale, ignored
                 if r["status"] == "ok":
-                    evidence.append(Evidence(case, run.outputs(r), inputs(case.id)))
+                    evidence.append(Evidence(case, run.outputs(r), inputs(case.id),
+                                             r.get("config")))
                 else:
                     msg = r.get("reason") or (f"{r['error']['type']}: {r['error']['message']}"
                                               if "error" in r else "")
                     failed[case.id] = (r["status"], msg)
-                    results.append(_result_row(run, r, case, "run", _RUN_STATUS[r["status"]],
-                                               "training", None, msg[:300]))
+                    results.append(result_row(run, r, case, "run", _RUN_STATUS[r["status"]],
+                                              "training", None, msg[:300]))
             if op == "batchnorm":
-                row.findings = infer_batchnorm(evidence, failed, doc_values, cases, moments)
+                row.findings = infer_batchnorm(evidence, failed, cases, moments)
             elif op == "centering":
-                row.findings = infer_centering(evidence, doc_values, moments)
+                row.findings = infer_centering(evidence, moments)
             else:
                 rates = {c.id: float(c.get("rate")) for c in cases.values()  # type: ignore[arg-type]
                          if c.op == "dropout"}
-                row.findings = infer_dropout(evidence, failed, rates)
-            actual = {f.behaviour: f.actual for f in row.findings}
-            source = ", ".join(f"{k}={v}" for k, v in sorted(doc_values.items())
-                               if k in BEHAVIOUR_BY_NAME) or "reference conventions"
-            by_id = {r["case_id"]: r for r in recs}
-            for e in evidence:
-                r = by_id[e.case.id]
-                if op in ("batchnorm", "centering"):
-                    conv = _conventions(doc_values, actual)
-                    if op == "centering":
-                        conv = conv.with_(variance_normalized=actual.get("variance_normalized")
-                                          != "no",
-                                          offset_applied=actual.get("offset_applied") != "no",
-                                          gamma_applied=e.case.get("flags") not in
-                                          ("scale_off", "affine_off", "mean_only"))
-                    results += _bn_checks(
-                        run, r, e, moments, conv,
-                        _num(doc_values.get("momentum_default") or actual.get("momentum_default"),
-                             FALLBACK_MOMENTUM),
-                        _num(doc_values.get("epsilon_default") or actual.get("epsilon_default"),
-                             FALLBACK_EPSILON), source)
-                else:
-                    results += _dropout_checks(
-                        run, r, e, _pick(doc_values, actual, "training_scale", "inverse_keep"),
-                        _pick(doc_values, actual, "inference_output", "identity"),
-                        _pick(doc_values, actual, "rate_semantics", "drop_probability"))
+                row.findings = infer_dropout(evidence, failed, rates,
+                                             provenance.declared_mask_shapes(recs, cases))
+            results += _checks(run, row, recs, evidence, doc_values, moments, cases)
+            # After the checks, which test what the row's code does, whoever wrote it.
+            row.recipe = provenance.recipe_of(recs)
+            row.findings = provenance.without_recipe(row.findings, row.recipe, run.framework,
+                                                     impl)
+            row.demonstration = provenance.demonstration_of(recs)
             rows.append(row)
     return Analysis(results, discrepancy_rows(rows), rows, runs, dict(cases), cases_dir,
                     loaded)
 
 
-def agreement(behaviour: str, documented: str | None, actual: str) -> str:
-    if not documented:
-        return "undocumented"
-    if actual in ("inconclusive", "not_measured"):
-        return "untested"
-    if BEHAVIOUR_BY_NAME[behaviour].values is None:
-        try:
-            d, a = float(documented), float(actual)
-        except ValueError:
-            return "yes" if documented == actual else "no"
-        return "yes" if abs(d - a) <= 0.01 * max(abs(d), 1e-12) else "no"
-    return "yes" if documented == actual else "no"
+def _checks(run: Run, row: RowReport, recs: list[dict[str, Any]], evidence: list[Evidence],
+            doc_values: dict[str, str], moments: MomentCache,
+            cases: Mapping[str, Case]) -> list[dict[str, Any]]:
+    """Every output checked under the reference conventions (documented, else measured);
+    each mismatch re-checked under the measured ones to name its cause."""
+    actual = {f.behaviour: f.actual for f in row.findings}
+    documented = {k: v for k, v in doc_values.items() if k in BEHAVIOUR_BY_NAME}
+    reference = {**actual, **documented}
+    # Numeric values at full precision: the rounded text would hide a float32 hyperparameter.
+    measured = {**documented, **{k: v if f.exact is None else repr(f.exact)
+                                 for f in row.findings for k, v in [(f.behaviour, f.actual)]
+                                 if v not in UNDECIDED}}
+    inferred = sorted(k for k in actual if k not in documented and actual[k] not in UNDECIDED)
+    source = (f"documented {', '.join(f'{k}={v}' for k, v in sorted(documented.items()))}"
+              if documented else "no documented conventions")
+    if inferred:
+        source += f"; measured {', '.join(f'{k}={actual[k]}' for k in inferred)}"
+    by_id = {r["case_id"]: r for r in recs}
+    rows: list[dict[str, Any]] = []
+    for e in evidence:
+        r = by_id[e.case.id]
+        if row.op == "dropout":
+            rows += dropout_checks(run, r, e, reference, measured,
+                                   provenance.mask_shape_of(r, e.case))
+            continue
+        ref, meas = setting(reference), setting(measured)
+        if row.op == "centering":
+            ref, meas = (_centering(s, actual, e.case) for s in (ref, meas))
+        rows += bn_checks(run, r, e, moments, ref, meas, source)
+    return rows
+
+
+def _centering(s: Setting, actual: dict[str, str], case: Case) -> Setting:
+    conv = s.conv.with_(variance_normalized=actual.get("variance_normalized") != "no",
+                        offset_applied=actual.get("offset_applied") != "no",
+                        gamma_applied=case.get("flags") not in ("scale_off", "affine_off",
+                                                                "mean_only"))
+    return Setting(conv, s.momentum, s.epsilon, s.values)
 
 
 def discrepancy_rows(rows: list[RowReport]) -> list[dict[str, Any]]:
@@ -287,6 +189,7 @@ def discrepancy_rows(rows: list[RowReport]) -> list[dict[str, Any]]:
                 "framework": row.framework, "framework_version": row.version,
                 "implementation": row.implementation, "op": row.op, "behaviour": b.name,
                 "documented": documented, "actual": f.actual,
-                "agrees": agreement(b.name, documented, f.actual), "evidence": evidence,
+                "agrees": doc_agreement(b.name, doc, f.actual, row.demonstration),
+                "evidence": evidence,
             })
     return out

@@ -41,10 +41,13 @@ class Finding:
     evidence: list[str] = field(default_factory=list)
     residuals: dict[str, str] = field(default_factory=dict)
     note: str = ""
+    # A numeric value at full precision (``actual`` is rounded for the reports): a default
+    # momentum measured as 0.99000000953 is what a float32 decay makes of 0.99.
+    exact: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"behaviour": self.behaviour, "actual": self.actual, "evidence": self.evidence,
-                "residuals": self.residuals, "note": self.note}
+                "residuals": self.residuals, "note": self.note, "exact": self.exact}
 
 
 def grid(space: Mapping[str, Sequence[Any]]) -> list[Candidate]:
@@ -67,38 +70,63 @@ def fit(candidates: Iterable[Candidate],
     return sorted(scored, key=lambda cs: cs[1].key())
 
 
+def _key(cand: Candidate) -> frozenset[tuple[str, Any]]:
+    return frozenset(cand.items())
+
+
 def marginal(scored: Sequence[tuple[Candidate, Score]], behaviour: str, actual_key: str,
              render: Callable[[Any], str] = str) -> Finding:
     """The finding for ``actual_key`` of the fitted candidates, reported as ``behaviour``.
 
-    When every value scores the same, the evidence cannot tell them apart and
-    the finding is ``inconclusive`` rather than a guess.
+    A value is reported only when it is *earned*: its best candidate fits at least as
+    many cases as the best candidate of every other value, and fits at least one case
+    (a decisive case) that no rival fits. Rivals of a case are the best candidate of
+    each other value, and the winner itself with only this behaviour changed (so a
+    case counts only if it tells this behaviour apart, the others held fixed).
+    Median errors are reported, never used to break a tie: rounding noise decides
+    nothing. Otherwise the finding is ``inconclusive`` and names the tied values.
     """
-    best_by_value: dict[str, Score] = {}
+    best_by_value: dict[str, tuple[Candidate, Score]] = {}
     for cand, sc in scored:
         value = render(cand[actual_key])
-        if value not in best_by_value:
-            best_by_value[value] = sc
-    residuals = {v: s.describe() for v, s in best_by_value.items()}
+        if value not in best_by_value or sc.fits > best_by_value[value][1].fits:
+            best_by_value[value] = (cand, sc)
+    residuals = {v: s.describe() for v, (_, s) in best_by_value.items()}
     if not scored or scored[0][1].total == 0:
         return Finding(behaviour, "not_measured", [], residuals, "no evidence cases ran")
-    best_cand, best = scored[0]
-    value = render(best_cand[actual_key])
-    others = [s for v, s in best_by_value.items() if v != value]
-    tied = sorted(v for v, s in best_by_value.items() if v != value and s.key() == best.key())
-    if tied:
-        return Finding(behaviour, "inconclusive", [], residuals,
-                       f"the cases cannot tell {', '.join([value, *tied])} apart")
-    if best.fits == 0:
+    top = max(s.fits for _, s in best_by_value.values())
+    if top == 0:
         return Finding(behaviour, "inconclusive", [], residuals,
                        "no candidate convention fits any evidence case")
+    leaders = sorted(v for v, (_, s) in best_by_value.items() if s.fits == top)
+    if len(leaders) > 1:
+        return Finding(behaviour, "inconclusive", [], residuals,
+                       f"the cases cannot tell {', '.join(leaders)} apart "
+                       f"(each fits {top} of {scored[0][1].total})")
+    value = leaders[0]
+    cand, best = best_by_value[value]
     if 2 * best.fits < best.total:
         return Finding(behaviour, "inconclusive", list(best.fitting_cases)[:6], residuals,
                        f"the best candidate ({value}) fits only {best.fits}/{best.total} cases: "
                        "the implementation computes something outside the convention space")
-    runner_up = set().union(*(set(s.fitting_cases) for s in others)) if others else set()
-    decisive = [c for c in best.fitting_cases if c not in runner_up]
-    evidence = (decisive or list(best.fitting_cases))[:6]
+    by_key = {_key(c): s for c, s in scored}
+    rivals: set[str] = set()
+    for other, (_, osc) in best_by_value.items():
+        if other == value:
+            continue
+        rivals |= set(osc.fitting_cases)
+        for c, _ in scored:  # the winner with only this behaviour changed
+            if render(c[actual_key]) == other:
+                swapped = by_key.get(_key({**cand, actual_key: c[actual_key]}))
+                if swapped is not None:
+                    rivals |= set(swapped.fitting_cases)
+                break
+    decisive = [c for c in best.fitting_cases if c not in rivals]
+    if len(best_by_value) > 1 and not decisive:
+        others = ", ".join(v for v in sorted(best_by_value) if v != value)
+        return Finding(behaviour, "inconclusive", [], residuals,
+                       f"{value} fits {best.fits}/{best.total} cases, but every one of them "
+                       f"also fits {others}: no case tells them apart")
     misfits = best.total - best.fits
     note = f"{misfits} evidence case(s) fit no candidate" if misfits else ""
-    return Finding(behaviour, value, evidence, residuals, note)
+    return Finding(behaviour, value, decisive[:6], residuals, note)

@@ -18,6 +18,11 @@ RUNNING_VARIANCE_UPDATES = ("biased", "unbiased", "not_updated")
 EPSILON_PLACEMENTS = ("inside_sqrt", "outside_sqrt", "no_sqrt")
 TRIGGERS = ("forward", "backward", "never")
 INFERENCE_STATISTICS = ("running", "batch")
+# Precision in which a hyperparameter reaches the arithmetic (spec: momentum_precision,
+# epsilon_precision). "float32_complement": 1 - momentum is formed exactly and then rounded
+# to float32, which is what a moving-average *decay* kept as a float32 tensor amounts to.
+MOMENTUM_PRECISIONS = ("as_given", "float32", "float32_complement")
+EPSILON_PRECISIONS = ("as_given", "float32")
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,8 @@ class Conventions:
     variance_normalized: bool = True  # False: mean-only centering
     stats_update_trigger: str = "forward"  # "never": running statistics stay at init
     inference_statistics: str = "running"
+    momentum_precision: str = "as_given"
+    epsilon_precision: str = "as_given"
 
     def with_(self, **changes: object) -> Conventions:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -68,7 +75,28 @@ def unbias(var: np.ndarray, n: int) -> np.ndarray:
         return var * n / (n - 1) if n > 1 else var * np.inf
 
 
+def _float32(value: float) -> float:
+    return float(np.float32(value))
+
+
+def applied_momentum(momentum: float, conv: Conventions) -> float:
+    """The momentum the arithmetic sees, in the caller's convention, after rounding."""
+    if conv.momentum_precision == "as_given":
+        return momentum
+    if conv.momentum_precision == "float32":
+        return _float32(momentum)
+    if conv.momentum_precision == "float32_complement":
+        return 1.0 - _float32(1.0 - momentum)
+    raise ValueError(f"unknown momentum precision {conv.momentum_precision!r}")
+
+
 def effective_epsilon(eps: float, conv: Conventions) -> float:
+    """The epsilon added, after its precision and any floor (the floor compares the
+    rounded value, as a kernel that receives a float32 attribute would)."""
+    if conv.epsilon_precision == "float32":
+        eps = _float32(eps)
+    elif conv.epsilon_precision != "as_given":
+        raise ValueError(f"unknown epsilon precision {conv.epsilon_precision!r}")
     return max(eps, conv.epsilon_floor) if conv.epsilon_floor is not None else eps
 
 
@@ -207,14 +235,15 @@ def running_statistics(train: np.ndarray, channel_axis: int, momentum: float | N
     rv = np.full(c, init_var, dtype=np.float64)
     rms = np.empty((len(train), c), dtype=np.float64)
     rvs = np.empty((len(train), c), dtype=np.float64)
+    m = None if momentum is None else applied_momentum(momentum, conv)
     for step, x in enumerate(train, start=1):
         mean, var, n = moments[step - 1] if moments is not None else \
             batch_moments(x, channel_axis)
         if conv.stats_update_trigger != "never":
-            rm = update(rm, mean, momentum, step, conv.momentum_convention)
+            rm = update(rm, mean, m, step, conv.momentum_convention)
             if conv.running_variance_update != "not_updated":
                 v = unbias(var, n) if conv.running_variance_update == "unbiased" else var
-                rv = update(rv, v, momentum, step, conv.momentum_convention)
+                rv = update(rv, v, m, step, conv.momentum_convention)
         rms[step - 1] = rm
         rvs[step - 1] = rv
     return rms, rvs

@@ -26,6 +26,9 @@ table{border-collapse:collapse}
 .cell.empty{color:#bbb;cursor:default;background:#fcfcfc}
 .a-yes{background:#d7f2d7}.a-no{background:#f7c9c9;font-weight:600}
 .a-undocumented{background:#e3e6f7}.a-untested{background:#f6efcf}
+.a-not_applicable{background:#eee;color:#777}.a-demonstration{background:#ecdcf3}
+.a-unverified{background:#fbe3cf}.matrix th.recipe{background:#eee;font-style:italic}
+.matrix th.demo{background:#f3e9f7}.tag{font-size:10px;color:#6a2c85}
 .m-differs{outline:2px dashed #b35c00;outline-offset:-3px}.mk{color:#b35c00;font-weight:700}
 .cell.dim{opacity:.18}.cell.sel{box-shadow:inset 0 0 0 2px #000}
 tr.hidden,td.hidden,th.hidden,section.hidden{display:none}

@@ -16,12 +16,16 @@ import numpy as np
 
 from conformance.cases.model import Case
 from conformance.cases.store import load_inputs
-from conformance.compare.analyze import Analysis, RowReport, agreement
+from conformance.compare.agreement import doc_agreement
+from conformance.compare.analyze import Analysis, RowReport
 from conformance.compare.fit import Finding
 from conformance.compare.load import Run
 from conformance.oracle import batchnorm as bn
+from conformance.spec import UNDECIDED, behaviours_for
 
-UNMEASURED = ("inconclusive", "not_measured")
+# Values that say nothing about the framework: undecided, unmeasured, or the suite's own
+# code (not_applicable). They never vote and never port.
+UNMEASURED = UNDECIDED
 REFERENCE_FRAMEWORK = "numpy"  # the oracle row: shown, but it does not vote for the majority
 
 
@@ -57,9 +61,9 @@ class Column:
 
     def agrees(self, behaviour: str) -> str:
         f = self.finding(behaviour)
-        doc = self.row.documented.get(behaviour)
-        return agreement(behaviour, str(doc["value"]) if doc else None,
-                         f.actual if f else "not_measured")
+        return doc_agreement(behaviour, self.row.documented.get(behaviour),
+                             f.actual if f else "not_measured",
+                             self.row.demonstration)
 
 
 class ReportData:
@@ -151,12 +155,16 @@ def _majorities(columns: list[Column]) -> dict[str, str]:
     One vote per framework, so a framework with four batch-norm classes does not
     outvote one with a single layer; the oracle row votes only when it is alone.
     No majority (a tie, or a value only one framework votes for) leaves the
-    behaviour out.
+    behaviour out. A value produced by the suite's own code (``not_applicable``), a
+    demonstration row (a staged misuse) and a behaviour of another op never vote.
     """
     per_fw: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
     for col in columns:
+        if col.row.demonstration:
+            continue
+        own = {b.name for b in behaviours_for(col.op)}
         for f in col.row.findings:
-            if f.actual not in UNMEASURED:
+            if f.behaviour in own and f.actual not in UNMEASURED:
                 per_fw[f.behaviour][col.framework][f.actual] += 1
     out = {}
     for behaviour, fws in per_fw.items():

@@ -13,7 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from conformance.compare.analyze import Analysis
+from conformance.compare.explain import suspected_bugs, unexplained
 from conformance.report.assets import CSS, JS
+from conformance.report.bugs import section
 from conformance.report.data import ReportData
 from conformance.report.detail import e
 from conformance.report.figures import error_strips, trajectories
@@ -70,9 +72,11 @@ def render(analysis: Analysis, upgrade_section: str = "") -> str:
     details: list[str] = []
     tables = "".join(op_table(data, op, details) for op in OPS)
     disagree = sum(1 for d in analysis.discrepancies if d["agrees"] == "no")
+    mismatches = sum(1 for r in analysis.results if r["status"] == "MISMATCH")
     summary = (f"{len(data.columns)} implementation rows, {len(analysis.discrepancies)} "
                f"behaviour values, {disagree} contradict their documentation; "
-               f"{len(analysis.results)} checks.")
+               f"{len(analysis.results)} checks, {mismatches} mismatches, "
+               f"{len(unexplained(analysis.results))} of them unexplained.")
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width,initial-scale=1'>"
@@ -81,6 +85,8 @@ def render(analysis: Analysis, upgrade_section: str = "") -> str:
         f"<h1>Conformance report</h1><p>{e(summary)}</p>"
         f"<h2>Runs</h2>{_runs(analysis)}"
         f"<h2 id='matrix'>Behaviour matrix</h2>{controls(data)}{tables}"
+        f"<h2 id='unexplained'>Unexplained mismatches</h2>"
+        f"{section(data, suspected_bugs(analysis.results, analysis.cases))}"
         f"<h2>Running statistics over training steps</h2>{trajectories(data)}"
         f"<h2>Error distribution</h2>{error_strips(data)}"
         f"<h2>Porting batch norm between frameworks</h2>{_porting(data)}"

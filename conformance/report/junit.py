@@ -17,6 +17,16 @@ from conformance.expectations import Check, Outcome
 from conformance.report.files import write_text_atomic
 
 
+def _message(c: Check) -> str:
+    """``changed agrees: expected yes, measured unverified``: names the field that moved."""
+    if c.diffs:
+        return f"{c.outcome.value} " + "; ".join(
+            f"{d.field}: expected {d.expected or '(nothing)'}, measured {d.measured or '(nothing)'}"
+            for d in c.diffs)
+    return (f"{c.outcome.value}: expected {c.expected or '(nothing)'}, "
+            f"measured {c.actual or '(nothing)'}")
+
+
 def render_junit(checks: list[Check]) -> str:
     by_fw: dict[str, list[Check]] = defaultdict(list)
     for c in checks:
@@ -34,8 +44,7 @@ def render_junit(checks: list[Check]) -> str:
             case = ET.SubElement(suite, "testcase", classname=f"{fw}.{c.implementation or fw}",
                                  name=c.behaviour or "environment")
             counts["tests"] += 1
-            message = (f"{c.outcome.value}: expected {c.expected or '(nothing)'}, "
-                       f"measured {c.actual or '(nothing)'}")
+            message = _message(c)
             if c.outcome is Outcome.UNAVAILABLE and not c.failed:
                 ET.SubElement(case, "skipped", message=c.detail)
                 counts["skipped"] += 1

@@ -15,16 +15,27 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from conformance.cases.model import epsilon_of, momentum_of
-from conformance.compare.analyze import _conventions
+from conformance.compare.checks import setting
 from conformance.compare.errors import compare
-from conformance.compare.infer_batchnorm import (
-    FALLBACK_EPSILON,
-    FALLBACK_MOMENTUM,
-)
+from conformance.compare.provenance import is_recipe_row
 from conformance.oracle import batchnorm as bn
 from conformance.report.data import UNMEASURED, Column, ReportData
+from conformance.spec import NOT_APPLICABLE
 
 NEEDED = ("running_mean", "running_var", "y_eval")
+# Behaviours a translation or an export rests on: a row whose value for any of them is
+# the suite's own code (not_applicable) has nothing of the framework's to port.
+PORTED = ("momentum_convention", "momentum_default", "running_variance_update",
+          "epsilon_default", "epsilon_placement", "epsilon_effective", "normalize_variance",
+          "gamma_applied", "inference_statistics")
+
+
+def portable(col: Column) -> bool:
+    """Not a recipe, not a staged misuse, and no ported behaviour is the suite's own."""
+    if is_recipe_row(col.implementation) or col.row.demonstration:
+        return False
+    return not any(f.behaviour in PORTED and f.actual == NOT_APPLICABLE
+                   for f in col.row.findings)
 
 
 @dataclass
@@ -63,7 +74,13 @@ def _actual(col: Column) -> dict[str, str]:
 
 def conventions(col: Column) -> bn.Conventions:
     """What the implementation does (inferred), not what it documents."""
-    return _conventions({}, _actual(col))
+    return setting(_actual(col)).conv
+
+
+# Only for the porting table's arithmetic when neither the measurement nor the docs give a
+# default; never reported as a framework's value (issue 11 reworks porting).
+FALLBACK_MOMENTUM = 0.1
+FALLBACK_EPSILON = 1e-5
 
 
 def defaults(col: Column) -> tuple[float, float]:
@@ -116,10 +133,11 @@ def representative(data: ReportData) -> list[Column]:
 
     Among rows with at least half the most usable cases, the shortest name wins
     (``[fused]`` before ``[virtual_batch_size=2]``): the row a user gets by default.
+    Rows whose conventions are partly the suite's code, and demonstrations, never port.
     """
     by_run: dict[tuple[str, str], list[tuple[int, Column]]] = {}
     for col in data.columns:
-        if col.op == "batchnorm":
+        if col.op == "batchnorm" and portable(col):
             n = len(_usable(data, col))
             if n:
                 by_run.setdefault((col.framework, col.version), []).append((n, col))

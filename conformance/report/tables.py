@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from conformance.compare.explain import SUSPECTED_BUG_COLUMNS, SuspectedBug
 from conformance.report.files import write_text_atomic
 from conformance.spec import DISCREPANCY_COLUMNS, RESULTS_COLUMNS
 
@@ -32,3 +33,10 @@ def write_tables(results: list[dict[str, Any]], discrepancies: list[dict[str, An
     write_text_atomic(paths[0], to_csv(results, RESULTS_COLUMNS))
     write_text_atomic(paths[1], to_csv(discrepancies, DISCREPANCY_COLUMNS))
     return paths
+
+
+def write_bugs(bugs: list[SuspectedBug], out: Path) -> Path:
+    """``suspected_bugs.csv``: one row per implementation with unexplained mismatches."""
+    path = out / "suspected_bugs.csv"
+    write_text_atomic(path, to_csv([b.to_row() for b in bugs], SUSPECTED_BUG_COLUMNS))
+    return path

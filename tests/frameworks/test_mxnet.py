@@ -132,6 +132,9 @@ def test_gluon_center_false_still_adds_beta(adapter: MxnetAdapter) -> None:
     assert implementation.qualify(case) == "mxnet.gluon.nn.BatchNorm[center=False]"
     out = run(adapter, implementation, case)
     assert_close(out, oracle(case, inputs_for(case), MEASURED, 1e-5), case)
+    # A demonstration: the adapter loads a nonzero beta; the row must say so.
+    assert inputs_for(case)["beta"].any()
+    assert "center=False" in implementation.demonstration(case)
 
 
 def test_gluon_scale_false_ignores_gamma_and_mean_only_is_unsupported(

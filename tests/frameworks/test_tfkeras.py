@@ -225,6 +225,26 @@ def test_alpha_dropout_is_affine_not_zeroing(adapter: TfKerasAdapter, cases: lis
     np.testing.assert_array_equal(run(adapter, alpha, ones)["y_train"], inputs_for(ones)["x"])
 
 
+def test_declared_mask_shapes_are_the_observed_ones(adapter: TfKerasAdapter,
+                                                    cases: list[Case]) -> None:
+    """Spatial layers drop whole channels even on a case with no noise_shape; AlphaDropout
+    zeroes nothing, so it declares no mask."""
+    from conformance.compare.infer_dropout import mask_sharing
+
+    plain = first(cases, "do_shape", shape=(8, 16, 32))
+    spatial = impl(adapter, "tf_keras.layers.SpatialDropout1D", "dropout")
+    declared = spatial.mask_shape(plain)
+    assert declared == (8, 1, 32)
+    kept = run(adapter, spatial, plain)["y_train"] != 0
+    assert mask_sharing(kept, declared, 0.5, 1e-3)[0] == "as_declared"
+    elementwise = kept.copy()
+    elementwise[0, 0, :] = ~elementwise[0, 0, :]  # break the promised sharing
+    assert mask_sharing(elementwise, declared, 0.5, 1e-3)[0] == "varies_along_shared_axes"
+    alpha = impl(adapter, "tf_keras.layers.AlphaDropout", "dropout")
+    assert alpha.mask_shape(plain) is None
+    assert run(adapter, alpha, plain)["y_train"].all()
+
+
 def test_every_claim_quote_is_in_the_installed_docstrings(adapter: TfKerasAdapter) -> None:
     claims = adapter.documented()
     assert len(claims) > 10

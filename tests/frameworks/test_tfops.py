@@ -35,7 +35,8 @@ def adapter() -> TensorflowAdapter:
 
 def _impl(adapter: TensorflowAdapter, name: str, op: str = "batchnorm",
           update_ops: bool = True) -> Implementation:
-    return next(i for i in adapter.implementations() if i.name.split("[")[0] == name
+    base = name.split("[", maxsplit=1)[0]  # V1_NN_DROPOUT carries its [keep_prob] qualifier
+    return next(i for i in adapter.implementations() if i.name.split("[")[0] == base
                 and i.op == op and getattr(i, "with_update_ops", True) == update_ops)
 
 

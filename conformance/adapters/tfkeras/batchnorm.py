@@ -99,6 +99,10 @@ class LayerBatchNorm(Implementation):
             return f"virtual_batch_size={vbs} must divide the batch ({case.shape[0]})"
         return None
 
+    def config(self, case: Case) -> dict[str, Any]:
+        """The variant's constructor arguments: the oracle models renorm and ghost batches."""
+        return dict(self.extra)
+
     def make(self, case: Case, inputs: Mapping[str, np.ndarray], **more: Any) -> Any:
         return rt.keras().layers.BatchNormalization(
             **layer_kwargs(case, inputs), **self.extra, **more)
@@ -149,6 +153,9 @@ def _train_step(tf: Any, layer: Any, x: Any) -> np.ndarray:
 # Batch Renormalization clipped so that r = 1 and d = 0: must equal plain batch norm
 # in training (BNB:1069-1078), which checks the clipping plumbing itself.
 IDENTITY_CLIPPING = {"rmin": 1.0, "rmax": 1.0, "dmax": 0.0}
+# The signature's default (BNB:186), passed explicitly so the oracle reads it from the
+# recorded config rather than from documentation.
+RENORM_MOMENTUM = 0.99
 
 
 def implementations() -> list[Implementation]:
@@ -156,9 +163,12 @@ def implementations() -> list[Implementation]:
         LayerBatchNorm(row(), "batchnorm"),
         LayerBatchNorm(row("fused=False"), "batchnorm", extra={"fused": False},
                        tags=("fused=False",)),
-        LayerBatchNorm(row("renorm"), "batchnorm", extra={"renorm": True}, tags=("renorm",)),
+        LayerBatchNorm(row("renorm"), "batchnorm",
+                       extra={"renorm": True, "renorm_momentum": RENORM_MOMENTUM},
+                       tags=("renorm",)),
         LayerBatchNorm(row("renorm", "rmin=1", "rmax=1", "dmax=0"), "batchnorm",
-                       extra={"renorm": True, "renorm_clipping": IDENTITY_CLIPPING},
+                       extra={"renorm": True, "renorm_clipping": IDENTITY_CLIPPING,
+                              "renorm_momentum": RENORM_MOMENTUM},
                        tags=("renorm", "rmin=1", "rmax=1", "dmax=0")),
         LayerBatchNorm(row("virtual_batch_size=2"), "batchnorm",
                        extra={"virtual_batch_size": 2}, tags=("virtual_batch_size=2",)),

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from conformance.adapters.base import Implementation, Outputs
+from conformance.adapters.base import Implementation, Outputs, channel_mask_shape
 from conformance.adapters.tfkeras import _runtime as rt
 from conformance.cases.model import Case
 
@@ -25,7 +26,7 @@ _SPATIAL_RANK = {"SpatialDropout1D": 3, "SpatialDropout2D": 4, "SpatialDropout3D
 
 def _spatial_noise(shape: tuple[int, ...]) -> tuple[int, ...]:
     """The mask shape of SpatialDropoutND with the default channels_last format."""
-    return (shape[0], *([1] * (len(shape) - 2)), shape[-1])
+    return channel_mask_shape(shape)
 
 
 @dataclass
@@ -35,6 +36,16 @@ class DropoutLayer(Implementation):
     @property
     def cls_name(self) -> str:
         return self.name.rsplit(".", 1)[1]
+
+    def mask_shape(self, case: Case) -> tuple[int, ...] | None:
+        """``Dropout`` follows ``noise_shape``; the spatial layers drop whole channels
+        whatever the case says; ``AlphaDropout`` has no keep/drop mask to read (dropped
+        elements become SELU's saturation value, then everything is mapped affinely)."""
+        if self.cls_name == "AlphaDropout":
+            return None
+        if self.cls_name in _SPATIAL_RANK:
+            return _spatial_noise(case.shape)
+        return super().mask_shape(case)
 
     def supports(self, case: Case) -> str | None:
         noise = case.get("noise_shape")
@@ -46,6 +57,10 @@ class DropoutLayer(Implementation):
         if noise is not None and tuple(noise) != _spatial_noise(case.shape):  # type: ignore[arg-type]
             return f"{self.cls_name} fixes its mask shape to {_spatial_noise(case.shape)}"
         return None
+
+    def config(self, case: Case) -> dict[str, Any]:
+        """AlphaDropout is modelled by its own oracle (SELU affine correction)."""
+        return {"alpha_dropout": True} if self.cls_name == "AlphaDropout" else {}
 
     def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
         cls = getattr(rt.keras().layers, self.cls_name)

@@ -1,0 +1,269 @@
+"""Batch-norm behaviours read directly off probe outputs rather than fitted.
+
+Epsilon (its default and any floor) is solved for on the channel with the least
+variance, where it shows; the precision of the batch statistics is judged by
+how far the output strays from the float64 oracle; the probes (update trigger,
+batch of one, frozen layer) each have their own output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from conformance.adapters.documented import format_number
+from conformance.cases.model import Tolerance, conditioned_tolerance, epsilon_of, unit_roundoff
+from conformance.compare.errors import compare
+from conformance.compare.evidence import Evidence, is_special, tolerance
+from conformance.compare.fit import Finding
+from conformance.oracle import batchnorm as bn
+
+# ``as_given`` needs a probe that rules out any floor at or above this: every floor met in
+# practice (cuDNN's 1e-5, TensorFlow's 1.001e-5) is far above it, and a float64 probe with
+# epsilon 0 or 1e-8 resolves floors far below it.
+FLOOR_RESOLUTION = 1e-7
+
+
+@dataclass(frozen=True)
+class EpsilonReading:
+    """The epsilon a training output implies on its least-varying channel."""
+
+    case_id: str
+    given: float | None  # None: the case passes no epsilon
+    effective: float
+    noise: float  # how far ``effective`` may be off from roundoff alone
+
+
+def read_epsilons(ev: Sequence[Evidence], placement: str, gamma_applied: bool,
+                  variance: str) -> list[EpsilonReading]:
+    """Solve the normalization for epsilon on each probe's least-varying channel.
+
+    Only channels whose variance is small next to 1 say anything: there epsilon is a
+    sizeable part of the divisor. The noise bound is what the case's own tolerance
+    allows the divisor to be off by, carried through the inverse formula.
+    """
+    out = []
+    for e in ev:
+        if "y_train" not in e.outputs or e.case.get("special") not in (
+                "tiny_variance", "zero_variance") or is_special(e):
+            continue  # (a special row's divisor is not the plain formula's: not read here)
+        axis = e.case.channel_axis
+        xs = np.moveaxis(np.asarray(e.inputs["train"][0], dtype=np.float64), axis, 0)
+        ys = np.moveaxis(np.asarray(e.outputs["y_train"][0], dtype=np.float64), axis, 0)
+        flat = xs.reshape(len(xs), -1)
+        spread = flat.var(axis=1)
+        # A constant channel (variance at roundoff level) has no x - mean to divide.
+        spread[spread <= (1e-12 * np.abs(flat).max(axis=1)) ** 2] = np.inf
+        ch = int(np.argmin(spread))
+        x, y = xs[ch].ravel(), ys[ch].ravel()
+        g = float(e.inputs["gamma"][ch]) if gamma_applied else 1.0
+        b = float(e.inputs["beta"][ch])
+        mean, var = x.mean(), x.var(ddof=1 if variance == "unbiased" else 0)
+        centred = x - mean
+        keep = np.abs(centred) > 0.5 * np.abs(centred).max()
+        if not np.isfinite(spread[ch]) or not keep.any():
+            continue
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d = float(np.median(centred[keep] * g / (y[keep] - b)))
+        eff = bn.epsilon_from_denominator(d, float(var), placement)
+        tol = tolerance(e, "y_train")
+        rel = float(np.max(tol.rtol)) + float(np.max(tol.atol)) / max(
+            float(np.median(np.abs(y[keep]))), 1e-30)
+        noise = abs(bn.epsilon_from_denominator(d * (1 + 2 * rel), float(var), placement)
+                    - eff) + 1e-300
+        if np.isfinite(eff):
+            given = None if e.case.get("epsilon") == "default" else epsilon_of(e.case, 0.0)
+            out.append(EpsilonReading(e.case.id, given, float(eff), noise))
+    return out
+
+
+def epsilon_default(readings: Sequence[EpsilonReading], placement: str) -> Finding:
+    """The default epsilon: the effective epsilon of probes that pass none."""
+    probes = [r for r in readings if r.given is None]
+    if not probes:
+        return Finding("epsilon_default", "not_measured", note="no default-epsilon probe ran")
+    values = [r.effective for r in probes]
+    value = float(np.median(values))
+    spread = max(abs(v - value) for v in values)
+    if spread > max(*(r.noise for r in probes), 0.01 * abs(value)):
+        return Finding("epsilon_default", "inconclusive", [r.case_id for r in probes][:6],
+                       note=f"probes disagree: {', '.join(format_number(v) for v in values)}")
+    note = f"solved for on the least-varying channel ({placement})"
+    short = float(format_number(value))
+    if abs(short - value) > 1e-12 * value and (
+            abs(float(np.float32(short)) - value) < 0.1 * abs(short - value)):
+        note += f"; it is float32({format_number(value)}) = {float(np.float32(short))!r}"
+    return Finding("epsilon_default", format_number(value), [r.case_id for r in probes][:6],
+                   note=note, exact=value)
+
+
+def epsilon_floor(readings: Sequence[EpsilonReading]) -> tuple[Finding, float | None]:
+    """``epsilon_effective``: as given, or raised to a floor, solved for (never picked from
+    a list). Returns the finding and the measured floor (None when there is none)."""
+    given = [r for r in readings if r.given is not None]
+    if not given:
+        return Finding("epsilon_effective", "not_measured",
+                       note="no explicit-epsilon probe on a low-variance channel"), None
+    raised = [r for r in given if r.effective - (r.given or 0.0) > 3 * r.noise]
+    lowered = [r for r in given if (r.given or 0.0) - r.effective > 3 * r.noise]
+    if lowered:
+        return Finding("epsilon_effective", "inconclusive", [r.case_id for r in lowered][:6],
+                       note="the output implies a smaller epsilon than given: "
+                            + ", ".join(f"{format_number(r.given or 0.0)}->"
+                                        f"{format_number(r.effective)}" for r in lowered)
+                            + " (the formula does not fit these probes)"), None
+    if not raised:
+        # A probe with given epsilon g rules out every floor above g + 3 * noise.
+        low = min(given, key=lambda r: (r.given or 0.0) + 3 * r.noise)
+        bound = (low.given or 0.0) + 3 * low.noise
+        if bound >= FLOOR_RESOLUTION:
+            return Finding("epsilon_effective", "inconclusive", [low.case_id],
+                           note=f"no probe rules out a floor below {bound:.2g}: the "
+                                "low-variance outputs are not precise enough"), None
+        return Finding("epsilon_effective", "as_given", [low.case_id],
+                       note=f"epsilon {format_number(low.given or 0.0)} was used as given "
+                            f"(to within {low.noise:.2g}): no floor above {bound:.2g}"), None
+    floor = float(np.median([r.effective for r in raised]))
+    off = [r for r in raised if abs(r.effective - floor) > max(3 * r.noise, 0.01 * floor)]
+    # A probe contradicts the floor only if it could have shown it (its noise is smaller).
+    above = [r for r in given if r not in raised and floor - (r.given or 0.0) > 3 * r.noise]
+    if off or above:
+        return Finding("epsilon_effective", "inconclusive", [r.case_id for r in raised][:6],
+                       note="epsilon is raised on some probes but not to one constant floor: "
+                            + ", ".join(f"{format_number(r.given or 0.0)}->"
+                                        f"{format_number(r.effective)}" for r in given)), None
+    return Finding("epsilon_effective", f"clamped_to:{format_number(floor)}",
+                   [r.case_id for r in raised][:6],
+                   note=f"solved for: epsilon below {format_number(floor)} is raised to it"), floor
+
+
+def stats_precision(ev: Sequence[Evidence], dtypes: tuple[str, ...], behaviour: str,
+                    conv: bn.Conventions, eps_default: float | None) -> Finding:
+    """Precision of the batch statistics of ``dtypes`` inputs, from how far the training
+    output strays from the float64 oracle under the row's fitted conventions.
+
+    Accumulating in the input's own precision (or float32 for float64 inputs) costs
+    errors of that precision's roundoff times the reduction's growth; a wider
+    accumulator leaves only the output's own rounding. A case decides when its error
+    is inside one band and outside the other.
+    """
+    narrow, wide, undecided = [], [], []
+    for e in ev:
+        if e.case.dtype not in dtypes or "y_train" not in e.outputs or (
+                e.case.get("epsilon") == "default" and eps_default is None):
+            continue
+        eps = epsilon_of(e.case, eps_default or 0.0)
+        x = e.inputs["train"][0]
+        exp = bn.training_output(x, e.case.channel_axis, eps, e.inputs["gamma"],
+                                 e.inputs["beta"], conv)
+        fine = _wide_band(e)
+        coarse = narrow_band(e)
+        got = e.outputs["y_train"][0]
+        if compare(got, exp, fine).passed:
+            wide.append(e.case.id)
+        elif compare(got, exp, coarse).passed:
+            narrow.append(e.case.id)
+        else:
+            undecided.append(e.case.id)
+    native = "float32" if "float64" in dtypes else dtypes[0]
+    accumulator = "float64" if "float64" in dtypes else "float32"
+    if not (narrow or wide or undecided):
+        return Finding(behaviour, "not_measured", note=f"no {'/'.join(dtypes)} case ran")
+    if wide and not narrow and not undecided:
+        return Finding(behaviour, accumulator, wide[:6],
+                       note=f"outputs within {accumulator} roundoff: a {native} accumulator "
+                            "would stray further")
+    if narrow and not wide and not undecided:
+        return Finding(behaviour, native, narrow[:6],
+                       note=f"outputs stray beyond {accumulator} roundoff but within {native}")
+    return Finding(behaviour, "inconclusive", (undecided or narrow)[:6],
+                   note=f"{len(wide)} case(s) within {accumulator} roundoff, {len(narrow)} "
+                        f"within {native} only, {len(undecided)} outside both")
+
+
+def _wide_band(e: Evidence) -> Tolerance:
+    """A wide accumulator: float64 inputs keep the case's float64 tolerance; half inputs
+    allow the output's rounding (two units in the last place) and float32 accumulation."""
+    if e.case.dtype == "float64":
+        return tolerance(e, "y_train")
+    return _band(e, "float32", floor=4 * unit_roundoff(e.case.dtype))
+
+
+def narrow_band(e: Evidence) -> Tolerance:
+    return _band(e, "float32" if e.case.dtype == "float64" else e.case.dtype, floor=0.0)
+
+
+def _band(e: Evidence, dtype: str, floor: float) -> Tolerance:
+    offset = abs(float(e.case.get("offset", 0.0) or 0.0))  # type: ignore[arg-type]
+    spread = float(e.case.get("spread", 1.0) or 1.0)  # type: ignore[arg-type]
+    n = int(np.prod(e.case.shape)) // e.case.channels
+    t = conditioned_tolerance(dtype, offset / spread, n)
+    return Tolerance(max(t.rtol, floor), max(t.atol, floor))
+
+
+def trigger(ev: Sequence[Evidence]) -> Finding:
+    for e in ev:
+        o = e.outputs
+        if "mean_after_forward" not in o or e.case.get("momentum") not in ("default", 0.1, 0.5):
+            continue
+        fwd = np.abs(np.asarray(o["mean_after_forward"], dtype=np.float64)).max() > 0
+        bwd = np.abs(np.asarray(o.get("mean_after_backward", o["mean_after_forward"]),
+                                dtype=np.float64)).max() > 0
+        value = "forward" if fwd else "backward" if bwd else "never"
+        return Finding("stats_update_trigger", value, [e.case.id],
+                       note="running mean of a fresh layer after forward only "
+                            f"({'changed' if fwd else 'unchanged'}) and after backward "
+                            f"({'changed' if bwd else 'unchanged'})")
+    return Finding("stats_update_trigger", "not_measured", note="no probe outputs")
+
+
+def classify_batch_one(e: Evidence, status: str, error: str) -> Finding:
+    """What a training step does on a batch of one sample with nothing else to reduce."""
+    if status == "error":
+        return Finding("batch_size_one_training", "error", [e.case.id], note=error[:200])
+    if "y_train" not in e.outputs:
+        return Finding("batch_size_one_training", "not_measured", note="no training output")
+    y = np.asarray(e.outputs["y_train"][0], dtype=np.float64)
+    x = np.asarray(e.inputs["train"][0], dtype=np.float64)
+    beta = np.broadcast_to(np.asarray(e.inputs["beta"], dtype=np.float64), y.shape)
+    notes = {"beta": "x - mean is 0 for a single sample: the normalized output is beta",
+             "zeros": "every output is 0", "nan": "every output is NaN",
+             "identity": "the input comes back unchanged"}
+    if np.isnan(y).all():
+        value = "nan"
+    elif np.allclose(y, 0.0):
+        value = "zeros"
+    elif np.allclose(y, beta, rtol=1e-3, atol=1e-3):
+        value = "beta"
+    elif np.allclose(y, x, rtol=1e-3, atol=1e-3):
+        value = "identity"
+    else:
+        value = "other"
+    return Finding("batch_size_one_training", value, [e.case.id], note=notes.get(value, ""))
+
+
+def frozen(ev: Sequence[Evidence], conv: bn.Conventions, eps_default: float | None) -> Finding:
+    """A fresh layer with trainable=False called in training mode: which statistics?"""
+    for e in ev:
+        if "frozen_train" not in e.outputs or e.case.get("momentum") != "default" or (
+                e.case.get("epsilon") == "default" and eps_default is None):
+            continue
+        x = e.inputs["train"][0]
+        eps = epsilon_of(e.case, eps_default or 0.0)
+        c = np.ones(e.case.channels)
+        tol = tolerance(e, "frozen_train")
+        as_inference = bn.normalize(x, e.case.channel_axis, 0 * c, c, eps, e.inputs["gamma"],
+                                    e.inputs["beta"], conv)
+        as_training = bn.training_output(x, e.case.channel_axis, eps, e.inputs["gamma"],
+                                         e.inputs["beta"], conv)
+        r_inf = compare(e.outputs["frozen_train"], as_inference, tol).ratio
+        r_tr = compare(e.outputs["frozen_train"], as_training, tol).ratio
+        residuals = {"inference": f"error/tol {r_inf:.3g}", "training": f"error/tol {r_tr:.3g}"}
+        if (r_inf <= 1) == (r_tr <= 1):
+            return Finding("frozen_layer_mode", "inconclusive", [e.case.id], residuals,
+                           "the frozen output fits both or neither")
+        value = "inference" if r_inf <= 1 else "training"
+        return Finding("frozen_layer_mode", value, [e.case.id], residuals)
+    return Finding("frozen_layer_mode", "not_measured", note="the API has no trainable flag")

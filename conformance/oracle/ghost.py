@@ -1,0 +1,98 @@
+"""Ghost (virtual) batch normalization in float64.
+
+The batch is split into virtual batches of ``virtual_batch_size`` samples, each
+normalized with its own statistics; gamma, beta and the running statistics are
+shared. Which samples form a virtual batch is a convention (``grouping``):
+
+* ``strided``: tf_keras (``tf_keras/src/layers/normalization/batch_normalization.py``,
+  BNB below) reshapes the ``(N, ...)`` batch in training to
+  ``(virtual_batch_size, N // virtual_batch_size, ...)`` (TF2 branch,
+  ``expanded_shape = [self.virtual_batch_size, -1]``, BNB:567-576, reshaped at
+  BNB:590) and reduces over the first axis, not the second (BNB:617-619):
+  virtual batch ``j`` is samples ``j, j + G, j + 2G, ...`` with
+  ``G = N // virtual_batch_size``;
+* ``contiguous``: samples ``j*vbs .. (j+1)*vbs - 1``, the reading of
+  "sub-batches" a user would expect.
+
+The running statistics are updated once per step with the *average over the
+virtual batches* of their means and variances (BNB:690-698: "it is more
+efficient to just update in one step"), not with the whole batch's variance.
+Inference reshapes to ``[-1, 1]`` (BNB:568-570) and normalizes every sample with
+the running statistics: plain batch-norm inference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from conformance.oracle import batchnorm as bn
+
+GROUPINGS = ("strided", "contiguous")
+
+
+def groups(n: int, virtual_batch_size: int, grouping: str) -> list[np.ndarray]:
+    """Sample indices of each virtual batch of a batch of ``n``."""
+    if virtual_batch_size <= 0 or n % virtual_batch_size:
+        raise ValueError(f"virtual_batch_size={virtual_batch_size} must divide the batch ({n})")
+    count = n // virtual_batch_size
+    index = np.arange(n)
+    if grouping == "strided":
+        return [index[j::count] for j in range(count)]
+    if grouping == "contiguous":
+        return [index[j * virtual_batch_size:(j + 1) * virtual_batch_size]
+                for j in range(count)]
+    raise ValueError(f"unknown grouping {grouping!r}")
+
+
+def training_output(x: np.ndarray, channel_axis: int, virtual_batch_size: int, eps: float,
+                    gamma: np.ndarray, beta: np.ndarray, conv: bn.Conventions,
+                    grouping: str) -> np.ndarray:
+    """Each virtual batch normalized with its own statistics under ``conv``."""
+    if channel_axis == 0:
+        raise ValueError("virtual batches split axis 0, which cannot be the channel axis")
+    x = np.asarray(x, dtype=np.float64)
+    y = np.empty_like(x)
+    for idx in groups(x.shape[0], virtual_batch_size, grouping):
+        y[idx] = bn.training_output(x[idx], channel_axis, eps, gamma, beta, conv)
+    return y
+
+
+def step_statistics(x: np.ndarray, channel_axis: int, virtual_batch_size: int,
+                    conv: bn.Conventions, grouping: str) -> tuple[np.ndarray, np.ndarray]:
+    """The (mean, variance) one step feeds the running update: the averages over the
+    virtual batches, each variance under ``conv.running_variance_update``."""
+    means, variances = [], []
+    for idx in groups(np.shape(x)[0], virtual_batch_size, grouping):
+        mean, var, n = bn.batch_moments(np.asarray(x)[idx], channel_axis)
+        means.append(mean)
+        variances.append(bn.unbias(var, n) if conv.running_variance_update == "unbiased"
+                         else var)
+    return np.mean(means, axis=0), np.mean(variances, axis=0)
+
+
+def sequence(train: np.ndarray, evaluate: np.ndarray, channel_axis: int, gamma: np.ndarray,
+             beta: np.ndarray, momentum: float | None, eps: float, conv: bn.Conventions,
+             virtual_batch_size: int, grouping: str = "strided", init_mean: float = 0.0,
+             init_var: float = 1.0) -> dict[str, np.ndarray]:
+    """k ghost-batch training steps then inference: the keys of :func:`bn.sequence`."""
+    c = train.shape[1:][channel_axis]
+    rm = np.full(c, init_mean, dtype=np.float64)
+    rv = np.full(c, init_var, dtype=np.float64)
+    ys, rms, rvs = [], [], []
+    for step, x in enumerate(train, start=1):
+        ys.append(training_output(x, channel_axis, virtual_batch_size, eps, gamma, beta, conv,
+                                  grouping))
+        if conv.stats_update_trigger != "never":
+            mean, var = step_statistics(x, channel_axis, virtual_batch_size, conv, grouping)
+            rm = bn.update(rm, mean, momentum, step, conv.momentum_convention)
+            if conv.running_variance_update != "not_updated":
+                rv = bn.update(rv, var, momentum, step, conv.momentum_convention)
+        rms.append(rm)
+        rvs.append(rv)
+    if conv.inference_statistics == "batch":
+        y_eval = training_output(evaluate, channel_axis, virtual_batch_size, eps, gamma, beta,
+                                 conv, grouping)
+    else:
+        y_eval = bn.normalize(evaluate, channel_axis, rm, rv, eps, gamma, beta, conv)
+    return {"y_train": np.stack(ys), "running_mean": np.stack(rms),
+            "running_var": np.stack(rvs), "y_eval": y_eval}
