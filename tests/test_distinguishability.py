@@ -31,20 +31,15 @@ from conformance.oracle import dropout as do
 
 @dataclass(frozen=True)
 class Call:
-    """What one candidate value makes the oracle compute: conventions and arguments."""
+    """What one candidate value makes the oracle compute: batch-norm conventions, or
+    dropout's (training scale, inference output, rate semantics)."""
 
     conv: bn.Conventions = dataclasses.field(default_factory=bn.Conventions)
-    momentum: Callable[[float | None], float | None] = lambda m: m
-    epsilon: Callable[[float], float] = lambda e: e
     dropout: tuple[str, str, str] = ("inverse_keep", "identity", "drop_probability")
 
 
 def conv(**changes: object) -> Call:
     return Call(conv=bn.Conventions().with_(**changes))
-
-
-def _f32(v: float) -> float:
-    return float(np.float32(v))
 
 
 def _dropout(scale: str = "inverse_keep", inference: str = "identity",
@@ -60,7 +55,7 @@ class Row:
 
 
 # One row per behaviour the oracle expresses. When the oracle grows a convention (the
-# lead's momentum/epsilon precision and statistics-precision fields), add or switch a row.
+# statistics-precision fields), add a row.
 ROWS: tuple[Row, ...] = (
     Row("momentum_convention", "batchnorm", {
         v: conv(momentum_convention=v) for v in bn.MOMENTUM_CONVENTIONS}),
@@ -79,16 +74,10 @@ ROWS: tuple[Row, ...] = (
         v: conv(inference_statistics=v) for v in bn.INFERENCE_STATISTICS}),
     Row("stats_update_trigger", "batchnorm", {  # "backward" needs the mean_after_* probes
         "forward": conv(), "never": conv(stats_update_trigger="never")}),
-    # TODO(lead): switch to the Conventions fields for momentum_precision and
-    # epsilon_precision once the oracle has them; these rows model them through the
-    # arguments (the value the arithmetic receives), which is what the fields will mean.
     Row("momentum_precision", "batchnorm", {
-        "as_given": Call(),
-        "float32": Call(momentum=lambda m: None if m is None else _f32(m)),
-        "float32_complement": Call(momentum=lambda m: None if m is None
-                                   else 1.0 - _f32(1.0 - m))}),
+        v: conv(momentum_precision=v) for v in bn.MOMENTUM_PRECISIONS}),
     Row("epsilon_precision", "batchnorm", {
-        "as_given": Call(), "float32": Call(epsilon=_f32)}),
+        v: conv(epsilon_precision=v) for v in bn.EPSILON_PRECISIONS}),
     # TODO(lead): stats_precision_float64/float16/bfloat16 rows once the oracle can
     # accumulate batch statistics in a given precision (the bn_half and float64 cases
     # are there for them).
@@ -131,8 +120,8 @@ def oracle_outputs(case: Case, inputs: Mapping[str, np.ndarray], call: Call) -> 
                 flags.pop(name, None)
         c = c.with_(**flags)
     return bn.sequence(inputs["train"], inputs["eval"], case.channel_axis, inputs["gamma"],
-                       inputs["beta"], call.momentum(momentum_of(case, DEFAULT_MOMENTUM)),
-                       call.epsilon(epsilon_of(case, DEFAULT_EPSILON)), c)
+                       inputs["beta"], momentum_of(case, DEFAULT_MOMENTUM),
+                       epsilon_of(case, DEFAULT_EPSILON), c)
 
 
 def separates(case: Case, a: Outputs, b: Outputs,
