@@ -117,11 +117,16 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
     Behaviour("stats_precision_float64", "batchnorm", ("float64", "float32"),
               "precision in which batch statistics of float64 inputs are accumulated"),
     Behaviour("stats_precision_float16", "batchnorm", ("float16", "float32"),
-              "precision in which batch statistics of float16 inputs are accumulated "
-              "(float32: float32 or wider; the output rounding hides the difference)"),
+              "precision in which batch statistics of float16 inputs are accumulated: "
+              "float16 (a running sum in float16), or float32 (as accurate as a float32 "
+              "accumulator; a pairwise float16 sum can be too, and is not told apart)"),
+    Behaviour("output_precision_half", "batchnorm", ("float32", "input_dtype"),
+              "on float16/bfloat16 inputs: the normalized output computed in float32 and "
+              "rounded once, or step by step in the input's dtype"),
     Behaviour("stats_precision_bfloat16", "batchnorm", ("bfloat16", "float32"),
-              "precision in which batch statistics of bfloat16 inputs are accumulated "
-              "(float32: float32 or wider)"),
+              "precision in which batch statistics of bfloat16 inputs are accumulated: "
+              "bfloat16 (a running sum in bfloat16), or float32 (as accurate as a float32 "
+              "accumulator; a pairwise bfloat16 sum can be too, and is not told apart)"),
     # --- dropout --------------------------------------------------------------
     Behaviour("rate_semantics", "dropout", ("drop_probability", "keep_probability"),
               "whether the rate argument is the probability to drop or to keep"),

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from conformance.cases import generate, inputs_for
-from conformance.compare.checks import UNEXPLAINED, bn_checks, same_arithmetic, setting
+from conformance.compare.checks import UNEXPLAINED, bn_checks, same_arithmetic
 from conformance.compare.evidence import Evidence
 from conformance.compare.load import Run
 from conformance.oracle import batchnorm as bn
@@ -26,7 +26,7 @@ def _evidence(conv: bn.Conventions) -> Evidence:
 
 def _checks(conv: bn.Conventions, documented: dict[str, str],
             measured: dict[str, str]) -> dict[str, tuple[str, str]]:
-    rows = bn_checks(RUN, RECORD, _evidence(conv), {}, setting(documented), setting(measured),
+    rows = bn_checks(RUN, RECORD, _evidence(conv), {}, documented, measured,
                      "test")
     return {r["check"]: (r["status"], r["cause"]) for r in rows}
 
@@ -45,7 +45,7 @@ def test_a_documented_convention_the_output_refutes_is_the_cause() -> None:
 def test_a_mismatch_the_measured_conventions_do_not_reproduce_is_unexplained() -> None:
     ev = _evidence(bn.Conventions())
     ev.outputs["y_train"][0, 0] += 1e-3  # a planted arithmetic error
-    rows = bn_checks(RUN, RECORD, ev, {}, setting(BASE), setting(BASE), "test")
+    rows = bn_checks(RUN, RECORD, ev, {}, BASE, BASE, "test")
     assert [r["cause"] for r in rows if r["check"] == "y_train"] == [UNEXPLAINED]
 
 
@@ -60,7 +60,7 @@ def test_no_check_without_a_known_default() -> None:
     inputs = inputs_for(case)
     ev = Evidence(case, {"y_train": np.zeros_like(inputs["train"])}, inputs)
     rec = {**RECORD, "case_id": case.id}
-    assert bn_checks(RUN, rec, ev, {}, setting({}), setting({}), "test") == []
+    assert bn_checks(RUN, rec, ev, {}, {}, {}, "test") == []
 
 
 def test_same_value_is_float64_exact_unless_rounded_anyway() -> None:

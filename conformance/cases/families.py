@@ -71,7 +71,14 @@ def _bn(family_name: str, *, op: str = "batchnorm", rank: int = 4, batch: int = 
     return dataclasses.replace(case, informational=informational)
 
 
-def _bn_tolerance(params: dict[str, Param], seed: int) -> Tolerance:
+def precision_band(case: Case, accumulate: str, sequential: bool = False) -> Tolerance:
+    """The case's tolerance had its statistics been accumulated in ``accumulate`` (by a
+    running sum when ``sequential``): the band of a narrower accumulator."""
+    return _bn_tolerance(case.param_dict(), case.seed, accumulate, sequential)
+
+
+def _bn_tolerance(params: dict[str, Param], seed: int, accumulate: str | None = None,
+                  sequential: bool = False) -> Tolerance:
     """Per-channel tolerance of a batch-norm or centering case, from its own draws."""
     shape, layout = params["shape"], str(params["channel_axis"])
     assert isinstance(shape, tuple)
@@ -84,7 +91,8 @@ def _bn_tolerance(params: dict[str, Param], seed: int) -> Tolerance:
                              smallest_epsilon(params["epsilon"]),  # type: ignore[arg-type]
                              variance_normalized=params.get("flags") != "mean_only",
                              initial_weight=initial_weight(
-                                 params["momentum"], int(params["steps"])))  # type: ignore[arg-type]
+                                 params["momentum"], int(params["steps"])),  # type: ignore[arg-type]
+                             accumulate=accumulate, sequential=sequential)
 
 
 @family

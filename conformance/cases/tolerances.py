@@ -84,12 +84,16 @@ def smallest_epsilon(epsilon: float | str) -> float:
 
 def channel_tolerance(dtype: str, n: int, means: npt.ArrayLike, stds: npt.ArrayLike,
                       epsilon: float, *, variance_normalized: bool = True,
-                      initial_weight: float = 1.0) -> Tolerance:
-    """Per-channel bounds of each output group, and their worst case as ``rtol``/``atol``."""
-    u = unit_roundoff(accumulation_dtype(dtype))
+                      initial_weight: float = 1.0, accumulate: str | None = None,
+                      sequential: bool = False) -> Tolerance:
+    """Per-channel bounds of each output group, and their worst case as ``rtol``/``atol``.
+
+    ``accumulate`` overrides the accumulator's dtype and ``sequential`` the growth (n for a
+    running sum): the bands in which ``stats_precision_*`` places a narrower accumulator."""
+    u = unit_roundoff(accumulate or accumulation_dtype(dtype))
     half = dtype in HALF_DTYPES
     uo = unit_roundoff(dtype) if half else 0.0
-    g = growth(n)
+    g = float(max(n, 1)) if sequential else growth(n)
     mu = np.abs(np.asarray(means, dtype=np.float64))
     sigma = np.asarray(stds, dtype=np.float64)
     # The terms summed are ~|mu| + sigma in size (Z_MAX bounds one element, not a sum).
@@ -133,6 +137,20 @@ def channel_tolerance(dtype: str, n: int, means: npt.ArrayLike, stds: npt.ArrayL
     worst_r = max(max(r) for _, r, _ in channels)
     worst_a = max(max(a) for _, _, a in channels)
     return Tolerance(worst_r, worst_a, channels)
+
+
+# Roundings of an output computed step by step in a half dtype: x - mean, times the inverse
+# deviation, times gamma, plus beta (or TensorFlow's x * inv + (beta - mean * inv)), each
+# rounded relative to its own size, which can exceed the output's (cancellation with beta).
+STEP_ROUNDINGS = 8.0
+
+
+def stepwise_half(tol: Tolerance, dtype: str) -> Tolerance:
+    """``tol`` widened by the roundings of an output computed step by step in ``dtype``."""
+    uo = unit_roundoff(dtype)
+    size = GAMMA_MAX * Z_MAX + BETA_MAX
+    return Tolerance(np.asarray(tol.rtol) + STEP_ROUNDINGS * uo,
+                     np.asarray(tol.atol) + STEP_ROUNDINGS * uo * size)
 
 
 def elementwise_tolerance(dtype: str, roundings: float = 8.0) -> Tolerance:

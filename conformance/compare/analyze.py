@@ -157,10 +157,9 @@ def _checks(run: Run, row: RowReport, recs: list[dict[str, Any]], evidence: list
             rows += dropout_checks(run, r, e, reference, measured,
                                    provenance.mask_shape_of(r, e.case))
             continue
-        ref, meas = setting(reference), setting(measured)
-        if row.op == "centering":
-            ref, meas = (_centering(s, actual, e.case) for s in (ref, meas))
-        rows += bn_checks(run, r, e, moments, ref, meas, source)
+        make = setting if row.op != "centering" else (
+            lambda v, case=e.case: _centering(setting(v), actual, case))
+        rows += bn_checks(run, r, e, moments, reference, measured, source, make)
     return rows
 
 

@@ -8,13 +8,16 @@ batch of one, frozen layer) each have their own output.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from conformance.adapters.documented import format_number
-from conformance.cases.model import Tolerance, conditioned_tolerance, epsilon_of, unit_roundoff
+from conformance.cases.families import precision_band
+from conformance.cases.model import Tolerance, epsilon_of
+from conformance.cases.tolerances import stepwise_half, tolerance_for
 from conformance.compare.errors import compare
 from conformance.compare.evidence import Evidence, is_special, tolerance
 from conformance.compare.fit import Finding
@@ -69,7 +72,7 @@ def read_epsilons(ev: Sequence[Evidence], placement: str, gamma_applied: bool,
             d = float(np.median(centred[keep] * g / (y[keep] - b)))
         eff = bn.epsilon_from_denominator(d, float(var), placement)
         tol = tolerance(e, "y_train")
-        rel = float(np.max(tol.rtol)) + float(np.max(tol.atol)) / max(
+        rel = _at(tol.rtol, ch) + _at(tol.atol, ch) / max(
             float(np.median(np.abs(y[keep]))), 1e-30)
         noise = abs(bn.epsilon_from_denominator(d * (1 + 2 * rel), float(var), placement)
                     - eff) + 1e-300
@@ -79,23 +82,33 @@ def read_epsilons(ev: Sequence[Evidence], placement: str, gamma_applied: bool,
     return out
 
 
+def _at(bound: object, channel: int) -> float:
+    """A tolerance's value on one channel (per-channel arrays vary along one axis only)."""
+    flat = np.asarray(bound, dtype=np.float64).reshape(-1)
+    return float(flat[channel] if flat.size > 1 else flat[0])
+
+
 def epsilon_default(readings: Sequence[EpsilonReading], placement: str) -> Finding:
     """The default epsilon: the effective epsilon of probes that pass none."""
     probes = [r for r in readings if r.given is None]
     if not probes:
         return Finding("epsilon_default", "not_measured", note="no default-epsilon probe ran")
-    values = [r.effective for r in probes]
-    value = float(np.median(values))
-    spread = max(abs(v - value) for v in values)
-    if spread > max(*(r.noise for r in probes), 0.01 * abs(value)):
+    # The most precise probe gives the value (a float32 probe would blur a float64 one's);
+    # every other probe must agree with it to within its own noise.
+    best = min(probes, key=lambda r: r.noise)
+    value = best.effective
+    if any(abs(r.effective - value) > 3 * r.noise + 3 * best.noise for r in probes):
         return Finding("epsilon_default", "inconclusive", [r.case_id for r in probes][:6],
-                       note=f"probes disagree: {', '.join(format_number(v) for v in values)}")
+                       note="probes disagree: " + ", ".join(
+                           f"{format_number(r.effective)} (noise {r.noise:.1g})"
+                           for r in probes))
     note = f"solved for on the least-varying channel ({placement})"
     short = float(format_number(value))
     if abs(short - value) > 1e-12 * value and (
             abs(float(np.float32(short)) - value) < 0.1 * abs(short - value)):
         note += f"; it is float32({format_number(value)}) = {float(np.float32(short))!r}"
-    return Finding("epsilon_default", format_number(value), [r.case_id for r in probes][:6],
+    return Finding("epsilon_default", format_number(value),
+                   [best.case_id, *(r.case_id for r in probes if r is not best)][:6],
                    note=note, exact=value)
 
 
@@ -139,68 +152,97 @@ def epsilon_floor(readings: Sequence[EpsilonReading]) -> tuple[Finding, float | 
                    note=f"solved for: epsilon below {format_number(floor)} is raised to it"), floor
 
 
+def _classify(ev: Sequence[Evidence], dtypes: tuple[str, ...], conv: bn.Conventions,
+              eps_default: float | None, fine: Callable[[Evidence], Tolerance],
+              coarse: Callable[[Evidence], Tolerance]
+              ) -> tuple[list[str], list[str], list[str]]:
+    """Cases of ``dtypes`` whose first training output lies within the ``fine`` band, only
+    within the ``coarse`` one, or outside both (the oracle under the row's conventions)."""
+    wide: list[str] = []
+    narrow: list[str] = []
+    outside: list[str] = []
+    for e in ev:
+        if e.case.dtype not in dtypes or "y_train" not in e.outputs or is_special(e) or (
+                e.case.get("epsilon") == "default" and eps_default is None):
+            continue
+        eps = epsilon_of(e.case, eps_default or 0.0)
+        exp = bn.training_output(e.inputs["train"][0], e.case.channel_axis, eps,
+                                 e.inputs["gamma"], e.inputs["beta"], conv)
+        got = e.outputs["y_train"][0]
+        if compare(got, exp, fine(e)).passed:
+            wide.append(e.case.id)
+        elif compare(got, exp, coarse(e)).passed:
+            narrow.append(e.case.id)
+        else:
+            outside.append(e.case.id)
+    return wide, narrow, outside
+
+
+def _banded(behaviour: str, dtypes: tuple[str, ...], bands: tuple[list[str], ...],
+            fine: str, coarse: str, what: str) -> Finding:
+    wide, narrow, outside = bands
+    if not (wide or narrow or outside):
+        return Finding(behaviour, "not_measured", note=f"no {'/'.join(dtypes)} case ran")
+    if wide and not narrow and not outside:
+        return Finding(behaviour, fine, wide[:6],
+                       note=f"outputs within the bound of {what} in {fine}: {coarse} would "
+                            "stray further")
+    if narrow and not outside:
+        # The bands are nested: one case beyond the fine bound refutes it, and cases
+        # within it are what the coarse precision also produces where it is lucky.
+        return Finding(behaviour, coarse, narrow[:6],
+                       note=f"{len(narrow)} case(s) stray beyond the bound of {what} in {fine}, "
+                            f"none beyond {coarse}'s ({len(wide)} within both)")
+    return Finding(behaviour, "inconclusive", (outside or narrow)[:6],
+                   note=f"{len(wide)} case(s) within the {fine} bound, {len(narrow)} within "
+                        f"the {coarse} bound only, {len(outside)} outside both")
+
+
 def stats_precision(ev: Sequence[Evidence], dtypes: tuple[str, ...], behaviour: str,
                     conv: bn.Conventions, eps_default: float | None) -> Finding:
     """Precision of the batch statistics of ``dtypes`` inputs, from how far the training
     output strays from the float64 oracle under the row's fitted conventions.
 
-    Accumulating in the input's own precision (or float32 for float64 inputs) costs
-    errors of that precision's roundoff times the reduction's growth; a wider
-    accumulator leaves only the output's own rounding. A case decides when its error
-    is inside one band and outside the other.
+    Accumulating in the input's own half precision (by a running sum), or in float32 for
+    float64 inputs, costs that precision's roundoff times the reduction's growth; a wider
+    accumulator leaves only the output's own roundings (however the output is computed).
     """
-    narrow, wide, undecided = [], [], []
-    for e in ev:
-        if e.case.dtype not in dtypes or "y_train" not in e.outputs or (
-                e.case.get("epsilon") == "default" and eps_default is None):
-            continue
-        eps = epsilon_of(e.case, eps_default or 0.0)
-        x = e.inputs["train"][0]
-        exp = bn.training_output(x, e.case.channel_axis, eps, e.inputs["gamma"],
-                                 e.inputs["beta"], conv)
-        fine = _wide_band(e)
-        coarse = narrow_band(e)
-        got = e.outputs["y_train"][0]
-        if compare(got, exp, fine).passed:
-            wide.append(e.case.id)
-        elif compare(got, exp, coarse).passed:
-            narrow.append(e.case.id)
-        else:
-            undecided.append(e.case.id)
-    native = "float32" if "float64" in dtypes else dtypes[0]
-    accumulator = "float64" if "float64" in dtypes else "float32"
-    if not (narrow or wide or undecided):
-        return Finding(behaviour, "not_measured", note=f"no {'/'.join(dtypes)} case ran")
-    if wide and not narrow and not undecided:
-        return Finding(behaviour, accumulator, wide[:6],
-                       note=f"outputs within {accumulator} roundoff: a {native} accumulator "
-                            "would stray further")
-    if narrow and not wide and not undecided:
-        return Finding(behaviour, native, narrow[:6],
-                       note=f"outputs stray beyond {accumulator} roundoff but within {native}")
-    return Finding(behaviour, "inconclusive", (undecided or narrow)[:6],
-                   note=f"{len(wide)} case(s) within {accumulator} roundoff, {len(narrow)} "
-                        f"within {native} only, {len(undecided)} outside both")
+    half = "float64" not in dtypes
+    fine = stepwise_band if half else _case_band
+    bands = _classify(ev, dtypes, conv, eps_default, fine, narrow_band)
+    return _banded(behaviour, dtypes, bands, "float32" if half else "float64",
+                   dtypes[0] if half else "float32", "statistics accumulated")
 
 
-def _wide_band(e: Evidence) -> Tolerance:
-    """A wide accumulator: float64 inputs keep the case's float64 tolerance; half inputs
-    allow the output's rounding (two units in the last place) and float32 accumulation."""
+def output_precision(ev: Sequence[Evidence], conv: bn.Conventions,
+                     eps_default: float | None) -> Finding:
+    """On half inputs: the normalized output computed in float32 and rounded once, or step
+    by step in the input's dtype (more roundings, some relative to terms larger than the
+    output)."""
+    dtypes = ("float16", "bfloat16")
+    bands = _classify(ev, dtypes, conv, eps_default, _case_band, stepwise_band)
+    return _banded("output_precision_half", dtypes, bands, "float32", "input_dtype",
+                      "the normalization computed")
+
+
+def _case_band(e: Evidence) -> Tolerance:
+    return tolerance(e, "y_train")
+
+
+def stepwise_band(e: Evidence, key: str = "y_train") -> Tolerance:
+    """The case's bound widened by the roundings of a step-by-step half-precision output."""
+    return stepwise_half(tolerance(e, key), e.case.dtype)
+
+
+def narrow_band(e: Evidence, key: str = "y_train") -> Tolerance:
+    """The bound had the statistics been accumulated in float32 (float64 inputs), or by a
+    running sum in the input's own half dtype (with a step-by-step output)."""
     if e.case.dtype == "float64":
-        return tolerance(e, "y_train")
-    return _band(e, "float32", floor=4 * unit_roundoff(e.case.dtype))
-
-
-def narrow_band(e: Evidence) -> Tolerance:
-    return _band(e, "float32" if e.case.dtype == "float64" else e.case.dtype, floor=0.0)
-
-
-def _band(e: Evidence, dtype: str, floor: float) -> Tolerance:
-    offset = abs(float(e.case.get("offset", 0.0) or 0.0))  # type: ignore[arg-type]
-    spread = float(e.case.get("spread", 1.0) or 1.0)  # type: ignore[arg-type]
-    n = int(np.prod(e.case.shape)) // e.case.channels
-    t = conditioned_tolerance(dtype, offset / spread, n)
-    return Tolerance(max(t.rtol, floor), max(t.atol, floor))
+        band = precision_band(e.case, "float32")
+        return tolerance_for(dataclasses.replace(e.case, tolerance=band), key)
+    band = precision_band(e.case, e.case.dtype, sequential=True)
+    return stepwise_half(tolerance_for(dataclasses.replace(e.case, tolerance=band), key),
+                         e.case.dtype)
 
 
 def trigger(ev: Sequence[Evidence]) -> Finding:

@@ -129,6 +129,7 @@ def infer_batchnorm(ev: Sequence[Evidence], failed: Mapping[str, tuple[str, str]
                               (("bfloat16",), "stats_precision_bfloat16")):
         findings.append(probes.stats_precision(normal, dtypes, behaviour, conv,
                                                inf.epsilon_default))
+    findings.append(probes.output_precision(normal, conv, inf.epsilon_default))
     return findings
 
 
