@@ -186,12 +186,12 @@ class BatchNormInference:
                 e.config or {}).get("renorm"):
             return None  # renorm's moving stddev includes epsilon; ghost statistics do not
         try:
-            variant = special.batchnorm(e.case, e.config, e.inputs, conv, momentum,
-                                        epsilon_of(e.case, self.epsilon_default or 0.0),
-                                        conv.momentum_precision)
+            stats = special.running(e.case, e.config, e.inputs, conv, momentum,
+                                    epsilon_of(e.case, self.epsilon_default or 0.0),
+                                    conv.momentum_precision)
         except ValueError:  # e.g. no cumulative average for renorm
             return None
-        return None if variant is None else variant.outputs[key]
+        return None if stats is None else stats[0 if key == "running_mean" else 1]
 
     # --- inference output ----------------------------------------------------------------
     def fit_inference(self, fixed: Candidate) -> list[tuple[Candidate, Score]]:

@@ -92,6 +92,22 @@ def batchnorm(case: Case, config: Mapping[str, Any] | None, inputs: Mapping[str,
                    f"ghost batch norm (virtual_batch_size={vbs}, {grouping} virtual batches)")
 
 
+def running(case: Case, config: Mapping[str, Any] | None, inputs: Mapping[str, np.ndarray],
+            conv: bn.Conventions, momentum: float | None, eps: float,
+            momentum_precision: str = "as_given") -> tuple[np.ndarray, np.ndarray] | None:
+    """Running mean and variance after each step of a special row (what the fit of its
+    momentum convention reads), without computing its outputs where the model allows."""
+    config = config or {}
+    if config.get("virtual_batch_size") is not None and not config.get("renorm"):
+        precision = momentum_precision if case.dtype == "float64" else "as_given"
+        return ghost.running_statistics(
+            inputs["train"], case.channel_axis, applied_momentum(momentum, precision), conv,
+            int(config["virtual_batch_size"]), str(config.get("ghost_grouping", "strided")))
+    variant = batchnorm(case, config, inputs, conv, momentum, eps, momentum_precision)
+    return None if variant is None else (variant.outputs["running_mean"],
+                                         variant.outputs["running_var"])
+
+
 def dropout(case: Case, config: Mapping[str, Any] | None, inputs: Mapping[str, np.ndarray],
             outputs: Mapping[str, np.ndarray], scale: str, inference: str,
             semantics: str, scale_precision: str = "as_given") -> Variant | None:

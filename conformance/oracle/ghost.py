@@ -70,18 +70,17 @@ def step_statistics(x: np.ndarray, channel_axis: int, virtual_batch_size: int,
     return np.mean(means, axis=0), np.mean(variances, axis=0)
 
 
-def sequence(train: np.ndarray, evaluate: np.ndarray, channel_axis: int, gamma: np.ndarray,
-             beta: np.ndarray, momentum: float | None, eps: float, conv: bn.Conventions,
-             virtual_batch_size: int, grouping: str = "strided", init_mean: float = 0.0,
-             init_var: float = 1.0) -> dict[str, np.ndarray]:
-    """k ghost-batch training steps then inference: the keys of :func:`bn.sequence`."""
+def running_statistics(train: np.ndarray, channel_axis: int, momentum: float | None,
+                       conv: bn.Conventions, virtual_batch_size: int,
+                       grouping: str = "strided", init_mean: float = 0.0,
+                       init_var: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Running mean and variance after each step (the ``running_*`` keys of :func:`sequence`),
+    without the normalized outputs."""
     c = train.shape[1:][channel_axis]
     rm = np.full(c, init_mean, dtype=np.float64)
     rv = np.full(c, init_var, dtype=np.float64)
-    ys, rms, rvs = [], [], []
+    rms, rvs = [], []
     for step, x in enumerate(train, start=1):
-        ys.append(training_output(x, channel_axis, virtual_batch_size, eps, gamma, beta, conv,
-                                  grouping))
         if conv.stats_update_trigger != "never":
             mean, var = step_statistics(x, channel_axis, virtual_batch_size, conv, grouping)
             rm = bn.update(rm, mean, momentum, step, conv.momentum_convention)
@@ -89,10 +88,22 @@ def sequence(train: np.ndarray, evaluate: np.ndarray, channel_axis: int, gamma: 
                 rv = bn.update(rv, var, momentum, step, conv.momentum_convention)
         rms.append(rm)
         rvs.append(rv)
+    return np.stack(rms), np.stack(rvs)
+
+
+def sequence(train: np.ndarray, evaluate: np.ndarray, channel_axis: int, gamma: np.ndarray,
+             beta: np.ndarray, momentum: float | None, eps: float, conv: bn.Conventions,
+             virtual_batch_size: int, grouping: str = "strided", init_mean: float = 0.0,
+             init_var: float = 1.0) -> dict[str, np.ndarray]:
+    """k ghost-batch training steps then inference: the keys of :func:`bn.sequence`."""
+    ys = [training_output(x, channel_axis, virtual_batch_size, eps, gamma, beta, conv, grouping)
+          for x in train]
+    rms, rvs = running_statistics(train, channel_axis, momentum, conv, virtual_batch_size,
+                                  grouping, init_mean, init_var)
     if conv.inference_statistics == "batch":
         y_eval = training_output(evaluate, channel_axis, virtual_batch_size, eps, gamma, beta,
                                  conv, grouping)
     else:
-        y_eval = bn.normalize(evaluate, channel_axis, rm, rv, eps, gamma, beta, conv)
-    return {"y_train": np.stack(ys), "running_mean": np.stack(rms),
-            "running_var": np.stack(rvs), "y_eval": y_eval}
+        y_eval = bn.normalize(evaluate, channel_axis, rms[-1], rvs[-1], eps, gamma, beta, conv)
+    return {"y_train": np.stack(ys), "running_mean": rms, "running_var": rvs,
+            "y_eval": y_eval}
