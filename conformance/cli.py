@@ -175,7 +175,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from conformance.cases.store import load_manifest
     from conformance.compare.analyze import analyze
-    from conformance.compare.explain import suspected_bugs, unexplained
+    from conformance.compare.explain import (
+        framework_errors,
+        named_error_cases,
+        suspected_bugs,
+        unexplained,
+    )
     from conformance.compare.load import load_runs
     from conformance.report.html import write_html
     from conformance.report.tables import write_bugs, write_tables
@@ -203,6 +208,11 @@ def cmd_report(args: argparse.Namespace) -> int:
           + (f" (suspected bugs in {len(bugs)} rows: "
              + ", ".join(f"{b.implementation} x{b.mismatches}" for b in bugs) + ")"
              if bugs else ""))
+    errors = framework_errors(analysis.results, cases, named_error_cases(analysis.rows))
+    if errors:
+        print(f"{len(errors)} framework errors no behaviour names: "
+              + ", ".join(f"{x.implementation} ({len(x.cases)} cases: {x.message[:60]})"
+                          for x in errors))
     for p in paths:
         print(f"  wrote {p}")
     return 0

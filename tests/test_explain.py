@@ -26,3 +26,20 @@ def test_explained_mismatches_are_not_bugs_and_the_smallest_case_is_shown() -> N
     assert bugs[0].smallest.id == small
     assert bugs[0].to_row()["checks"] == "y_eval"
     assert bugs[0].mismatches == 2
+
+
+def test_framework_errors_group_by_message_and_skip_named_ones() -> None:
+    from conformance.compare.explain import framework_errors
+
+    ids = sorted(CASES)
+
+    def err(case_id: str, detail: str) -> dict[str, str]:
+        return {**_row(case_id, ""), "status": "ERROR", "check": "run", "detail": detail}
+
+    rows = [err(ids[0], "InvalidArgumentError: layer 'bn_12' got float64"),
+            err(ids[1], "InvalidArgumentError: layer 'bn_13' got float64"),
+            err(ids[2], "ValueError: Expected more than 1 value per channel")]
+    named = {("x", "x.BN"): {ids[2]}}
+    errors = framework_errors(rows, CASES, named)
+    assert len(errors) == 1  # one message (layer names blanked), the named one left out
+    assert errors[0].cases == (ids[0], ids[1])

@@ -11,6 +11,7 @@ the repro is short.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -80,3 +81,52 @@ def suspected_bugs(results: Iterable[Mapping[str, Any]],
         checks = tuple(dict(r) for r in rows if r["case_id"] == smallest.id)
         bugs.append(SuspectedBug(fw, version, impl, op, len(rows), tuple(ids), smallest, checks))
     return sorted(bugs, key=lambda b: (-b.mismatches, b.framework, b.implementation))
+
+
+@dataclass(frozen=True)
+class FrameworkError:
+    """A framework error that no behaviour names (a batch of one raising is
+    ``batch_size_one_training = error``; this is everything else), grouped by message."""
+
+    framework: str
+    version: str
+    implementation: str
+    message: str
+    cases: tuple[str, ...]
+    smallest: Case
+
+
+def _message_key(detail: str) -> str:
+    """The error's first line with layer names and numbers blanked, so one cause groups."""
+    first = detail.split("\n", 1)[0]
+    first = re.sub(r"'[^']*_\d+'", "'…'", first)
+    return re.sub(r"\d+", "N", first)[:160]
+
+
+def framework_errors(results: Iterable[Mapping[str, Any]], cases: Mapping[str, Case],
+                     named: Mapping[tuple[str, str], set[str]]) -> list[FrameworkError]:
+    """ERROR outcomes grouped per implementation and message; ``named`` maps (framework,
+    implementation) to the case ids a behaviour already explains (its value is ``error``)."""
+    groups: dict[tuple[str, str, str, str], list[str]] = {}
+    for r in results:
+        if r["status"] != "ERROR" or r["case_id"] not in cases:
+            continue
+        if r["case_id"] in named.get((r["framework"], r["implementation"]), set()):
+            continue
+        key = (r["framework"], r["framework_version"], r["implementation"],
+               _message_key(r["detail"]))
+        groups.setdefault(key, []).append(r["case_id"])
+    out = [FrameworkError(fw, v, impl, msg, tuple(sorted(ids)),
+                          min((cases[i] for i in ids), key=lambda c: (_size(c), c.id)))
+           for (fw, v, impl, msg), ids in groups.items()]
+    return sorted(out, key=lambda x: (-len(x.cases), x.framework, x.implementation))
+
+
+def named_error_cases(rows: Iterable[Any]) -> dict[tuple[str, str], set[str]]:
+    """Case ids of each row (``RowReport``) whose error a behaviour names (value ``error``)."""
+    out: dict[tuple[str, str], set[str]] = {}
+    for row in rows:
+        ids = {c for f in row.findings if f.actual == "error" for c in f.evidence}
+        if ids:
+            out[(row.framework, row.implementation)] = ids
+    return out

@@ -158,8 +158,11 @@ def _batch_one(ev: Sequence[Evidence], failed: Mapping[str, tuple[str, str]],
         if cid in by_id:
             return probes.classify_batch_one(by_id[cid], "ok", "")
         if cid in failed and failed[cid][0] == "error":
-            return probes.classify_batch_one(Evidence(cases[cid], {}, {}), "error",
-                                             failed[cid][1])
+            finding = probes.classify_batch_one(Evidence(cases[cid], {}, {}), "error",
+                                                failed[cid][1])
+            # Every batch-of-one case that raised is this behaviour's, not an unnamed error.
+            finding.evidence = [c for c in ones if c in failed and failed[c][0] == "error"]
+            return finding
     return Finding("batch_size_one_training", "not_measured", note="no batch-of-one case ran")
 
 

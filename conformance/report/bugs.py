@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conformance.compare.explain import SuspectedBug
+from conformance.compare.explain import FrameworkError, SuspectedBug
 from conformance.report.data import ReportData
 from conformance.report.detail import e
 from conformance.report.snippets import snippet
@@ -33,3 +33,20 @@ def section(data: ReportData, bugs: list[SuspectedBug]) -> str:
     return (f"<p>{len(bugs)} implementation row(s) have mismatches that no behaviour of the "
             "table explains: each is a suspected bug (or a convention the oracle cannot yet "
             "express) until a cause is named.</p>" + "".join(items))
+
+
+def errors_section(data: ReportData, errors: list[FrameworkError]) -> str:
+    """Framework errors no behaviour names, one entry per implementation and message."""
+    if not errors:
+        return "<p>Every framework error is named by a behaviour (e.g. a batch of one).</p>"
+    items = []
+    for x in errors:
+        code = snippet(x.framework, x.implementation, x.smallest, data.inputs(x.smallest.id))
+        items.append(
+            f"<article class='bug'><h3>{e(x.framework)} {e(x.version)} "
+            f"<code>{e(x.implementation)}</code></h3><p>raises on {len(x.cases)} case(s): "
+            f"<code>{e(x.message)}</code>. Smallest case <code>{e(x.smallest.id)}</code> "
+            f"({e(x.smallest.dtype)}, shape {e(x.smallest.shape)}, {e(x.smallest.note)}):</p>"
+            f"<pre class='code'>{e(code)}</pre></article>")
+    return (f"<p>{len(errors)} framework error(s) that no behaviour of the table names: "
+            "a limitation to document or a bug to report.</p>" + "".join(items))

@@ -13,9 +13,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from conformance.compare.analyze import Analysis
-from conformance.compare.explain import suspected_bugs, unexplained
+from conformance.compare.explain import (
+    framework_errors,
+    named_error_cases,
+    suspected_bugs,
+    unexplained,
+)
 from conformance.report.assets import CSS, JS
-from conformance.report.bugs import section
+from conformance.report.bugs import errors_section, section
 from conformance.report.data import ReportData
 from conformance.report.detail import e
 from conformance.report.figures import error_strips, trajectories
@@ -69,6 +74,8 @@ def _porting(data: ReportData) -> str:
 def render(analysis: Analysis, upgrade_section: str = "") -> str:
     """The whole page; ``upgrade_section`` is the escaped HTML of the latest upgrade diff."""
     data = ReportData(analysis)
+    errors = framework_errors(analysis.results, analysis.cases,
+                              named_error_cases(analysis.rows))
     details: list[str] = []
     tables = "".join(op_table(data, op, details) for op in OPS)
     disagree = sum(1 for d in analysis.discrepancies if d["agrees"] == "no")
@@ -87,6 +94,8 @@ def render(analysis: Analysis, upgrade_section: str = "") -> str:
         f"<h2 id='matrix'>Behaviour matrix</h2>{controls(data)}{tables}"
         f"<h2 id='unexplained'>Unexplained mismatches</h2>"
         f"{section(data, suspected_bugs(analysis.results, analysis.cases))}"
+        f"<h3 id='errors'>Framework errors no behaviour names</h3>"
+        f"{errors_section(data, errors)}"
         f"<h2>Running statistics over training steps</h2>{trajectories(data)}"
         f"<h2>Error distribution</h2>{error_strips(data)}"
         f"<h2>Porting batch norm between frameworks</h2>{_porting(data)}"
