@@ -103,3 +103,22 @@ def test_every_plant_departs_from_the_baseline(plant: Plant) -> None:
     cases = [c for c in generate() if c.op == plant.op]
     assert any(_differ(_outcome(impl, c), _outcome(baseline, c)) for c in cases), \
         f"{plant.name} gives the baseline's outputs on every case"
+
+
+# Behaviours decided by the shared fit (compare.fit.marginal): a definite value there must
+# name the cases that decided it, i.e. the case set separated it from every rival for this
+# very row. (Probe behaviours, such as the trigger or the batch of one, read one output.)
+FITTED = ("normalize_variance", "epsilon_placement", "gamma_applied", "epsilon_precision",
+          "momentum_convention", "momentum_precision", "running_variance_update",
+          "inference_statistics", "variance_normalized", "offset_applied", "training_scale",
+          "scale_precision", "inference_output")
+
+
+def test_every_definite_fitted_value_names_its_decisive_cases(
+        planted_analysis: Analysis) -> None:
+    missing = [(row.implementation, f.behaviour, f.actual) for row in planted_analysis.rows
+               for f in row.findings
+               if f.behaviour in FITTED and f.actual not in ("inconclusive", "not_measured",
+                                                             "not_applicable")
+               and not f.evidence]
+    assert not missing, missing
