@@ -175,14 +175,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from conformance.cases.store import load_manifest
     from conformance.compare.analyze import analyze
-    from conformance.compare.explain import (
-        framework_errors,
-        named_error_cases,
-        suspected_bugs,
-        unexplained,
-    )
+    from conformance.compare.explain import suspected_bugs
     from conformance.compare.load import load_runs
     from conformance.report.html import write_html
+    from conformance.report.summary import summary
     from conformance.report.tables import write_bugs, write_tables
 
     t0 = time.perf_counter()
@@ -192,27 +188,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         paths = write_tables(analysis.results, analysis.discrepancies, args.out)
         paths.append(write_html(analysis, args.out))
+        paths.append(write_bugs(suspected_bugs(analysis.results, cases), args.out))
     except OSError as exc:
         raise UsageError(f"{args.out}: not writable ({exc.strerror or exc})") from None
-    bugs = suspected_bugs(analysis.results, cases)
-    try:
-        paths.append(write_bugs(bugs, args.out))
-    except OSError as exc:
-        raise UsageError(f"{args.out}: not writable ({exc.strerror or exc})") from None
-    disagree = sum(1 for d in analysis.discrepancies if d["agrees"] == "no")
-    mismatches = sum(1 for r in analysis.results if r["status"] == "MISMATCH")
-    print(f"{len(analysis.results)} checks, {len(analysis.discrepancies)} behaviour rows "
-          f"({disagree} disagree with their documentation) in {time.perf_counter() - t0:.1f} s")
-    print(f"{mismatches} mismatches against the oracle, "
-          f"{len(unexplained(analysis.results))} unexplained"
-          + (f" (suspected bugs in {len(bugs)} rows: "
-             + ", ".join(f"{b.implementation} x{b.mismatches}" for b in bugs) + ")"
-             if bugs else ""))
-    errors = framework_errors(analysis.results, cases, named_error_cases(analysis.rows))
-    if errors:
-        print(f"{len(errors)} framework errors no behaviour names: "
-              + ", ".join(f"{x.implementation} ({len(x.cases)} cases: {x.message[:60]})"
-                          for x in errors))
+    for line in summary(analysis, time.perf_counter() - t0):
+        print(line)
     for p in paths:
         print(f"  wrote {p}")
     return 0

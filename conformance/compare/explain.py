@@ -97,8 +97,13 @@ class FrameworkError:
 
 
 def _message_key(detail: str) -> str:
-    """The error's first line with layer names and numbers blanked, so one cause groups."""
-    first = detail.split("\n", 1)[0]
+    """The error's telling line with layer names and numbers blanked, so one cause groups.
+    Keras wraps the framework's error in "Exception encountered when calling layer ...":
+    the line after the wrapper says what went wrong."""
+    lines = [ln.strip() for ln in detail.splitlines() if ln.strip()]
+    first = lines[0] if lines else ""
+    if "Exception encountered when calling layer" in first and len(lines) > 1:
+        first = f"{first.split(':', 1)[0]}: {lines[1]}"
     first = re.sub(r"'[^']*_\d+'", "'…'", first)
     return re.sub(r"\d+", "N", first)[:160]
 
