@@ -122,7 +122,9 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
               "accumulator; a pairwise float16 sum can be too, and is not told apart)"),
     Behaviour("output_precision_half", "batchnorm", ("float32", "input_dtype"),
               "on float16/bfloat16 inputs: the normalized output computed in float32 and "
-              "rounded once, or step by step in the input's dtype"),
+              "rounded once (float32), or rounded more than once, intermediate results "
+              "kept in the input's dtype (input_dtype); told apart by the fraction of "
+              "elements beyond half a unit in the last place"),
     Behaviour("stats_precision_bfloat16", "batchnorm", ("bfloat16", "float32"),
               "precision in which batch statistics of bfloat16 inputs are accumulated: "
               "bfloat16 (a running sum in bfloat16), or float32 (as accurate as a float32 "

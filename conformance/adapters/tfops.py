@@ -46,12 +46,12 @@ V1_LAYERS_DROPOUT = "tf.compat.v1.layers.dropout"
 RECIPE_DEFAULTS = {"decay": 0.99, "variance_epsilon": 1e-3}
 # What the recipe, not TensorFlow, decides: the op has no momentum, no default epsilon
 # and no running statistics, so the EMA (its decay, convention and the variance it
-# folds in), when it runs and what inference normalizes with are the recipe's. The
-# normalization formula (epsilon placement and floor, gamma, tf.nn.moments' variance)
-# is TensorFlow's.
+# folds in, the precision its arithmetic applies the decay in), when it runs and what
+# inference normalizes with are the recipe's. The normalization formula (epsilon placement
+# and floor, gamma, tf.nn.moments' variance) is TensorFlow's.
 RECIPE_BEHAVIOURS = frozenset({"momentum_default", "momentum_convention", "epsilon_default",
                                "running_variance_update", "stats_update_trigger",
-                               "inference_statistics"})
+                               "inference_statistics", "momentum_precision"})
 _RECIPE_FLAGS = {"scale_off": ("scale",), "center_off": ("offset",),
                  "affine_off": ("offset", "scale")}
 

@@ -150,6 +150,7 @@ def _checks(run: Run, row: RowReport, recs: list[dict[str, Any]], evidence: list
     if inferred:
         source += f"; measured {', '.join(f'{k}={actual[k]}' for k in inferred)}"
     by_id = {r["case_id"]: r for r in recs}
+    recipe = provenance.recipe_of(recs)
     rows: list[dict[str, Any]] = []
     for e in evidence:
         r = by_id[e.case.id]
@@ -159,7 +160,7 @@ def _checks(run: Run, row: RowReport, recs: list[dict[str, Any]], evidence: list
             continue
         make = setting if row.op != "centering" else (
             lambda v, case=e.case: _centering(setting(v), actual, case))
-        rows += bn_checks(run, r, e, moments, reference, measured, source, make)
+        rows += bn_checks(run, r, e, moments, reference, measured, source, make, recipe)
     return rows
 
 

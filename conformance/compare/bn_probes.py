@@ -16,8 +16,14 @@ import numpy as np
 
 from conformance.adapters.documented import format_number
 from conformance.cases.families import precision_band
-from conformance.cases.model import Tolerance, epsilon_of
-from conformance.cases.tolerances import stepwise_half, tolerance_for
+from conformance.cases.model import Tolerance, epsilon_of, unit_roundoff
+from conformance.cases.tolerances import (
+    BETA_MAX,
+    GAMMA_MAX,
+    Z_MAX,
+    stepwise_half,
+    tolerance_for,
+)
 from conformance.compare.errors import compare
 from conformance.compare.evidence import Evidence, is_special, tolerance
 from conformance.compare.fit import Finding
@@ -214,15 +220,57 @@ def stats_precision(ev: Sequence[Evidence], dtypes: tuple[str, ...], behaviour: 
                    dtypes[0] if half else "float32", "statistics accumulated")
 
 
+# Fractions of output elements beyond half a unit in the last place (plus float32 noise):
+# an output computed in float32 and rounded once exceeds it only where the output nearly
+# cancels (about 0.1 % of elements here); one rounded step by step exceeds it on a sizeable
+# fraction (20-60 % measured). Between the two, nothing is claimed.
+ONCE_ROUNDED_MAX = 0.01
+STEPWISE_MIN = 0.10
+
+
 def output_precision(ev: Sequence[Evidence], conv: bn.Conventions,
                      eps_default: float | None) -> Finding:
-    """On half inputs: the normalized output computed in float32 and rounded once, or step
-    by step in the input's dtype (more roundings, some relative to terms larger than the
-    output)."""
-    dtypes = ("float16", "bfloat16")
-    bands = _classify(ev, dtypes, conv, eps_default, _case_band, stepwise_band)
-    return _banded("output_precision_half", dtypes, bands, "float32", "input_dtype",
-                      "the normalization computed")
+    """On half inputs: the normalized output computed in float32 and rounded once, or
+    rounded more than once (step by step in the input's dtype).
+
+    Rounded once, an element is within half a unit in the last place of the exact value
+    (``u * |y|``) plus the float32 pipeline's error; the case's tolerance is looser (it
+    allows a mean stored in the half dtype), so it cannot tell the two apart. The fraction
+    of elements beyond that bound can."""
+    once: list[str] = []
+    stepwise: list[str] = []
+    between: list[str] = []
+    ids: dict[str, float] = {}
+    for e in ev:
+        if e.case.dtype not in ("float16", "bfloat16") or "y_train" not in e.outputs or (
+                is_special(e) or (e.case.get("epsilon") == "default" and eps_default is None)):
+            continue
+        exp = bn.training_output(e.inputs["train"][0], e.case.channel_axis,
+                                 epsilon_of(e.case, eps_default or 0.0), e.inputs["gamma"],
+                                 e.inputs["beta"], conv)
+        got = np.asarray(e.outputs["y_train"][0], dtype=np.float64)
+        if not compare(got, exp, stepwise_band(e)).passed:
+            between.append(e.case.id)  # beyond any rounding: the formula is not this one
+            continue
+        bound = (unit_roundoff(e.case.dtype) * (1 + 1e-6) * np.abs(exp)
+                 + 4 * unit_roundoff("float32") * (GAMMA_MAX * Z_MAX + BETA_MAX))
+        frac = float(np.mean(np.abs(got - exp) > bound))
+        ids[e.case.id] = frac
+        refuted = not compare(got, exp, tolerance(e, "y_train")).passed
+        (stepwise if refuted or frac >= STEPWISE_MIN else
+         once if frac <= ONCE_ROUNDED_MAX else between).append(e.case.id)
+    fracs = ", ".join(f"{c} {f:.1%}" for c, f in ids.items())
+    if not (once or stepwise or between):
+        return Finding("output_precision_half", "not_measured", note="no half-precision case")
+    if stepwise and not between:
+        return Finding("output_precision_half", "input_dtype", stepwise[:6],
+                       note=f"not rounded once: elements beyond half an ulp: {fracs}")
+    if once and not stepwise and not between:
+        return Finding("output_precision_half", "float32", once[:6],
+                       note=f"rounded once: elements beyond half an ulp: {fracs}")
+    return Finding("output_precision_half", "inconclusive", between[:6],
+                   note=f"elements beyond half an ulp: {fracs} (once-rounded leaves at most "
+                        f"{ONCE_ROUNDED_MAX:.0%}, step by step at least {STEPWISE_MIN:.0%})")
 
 
 def _case_band(e: Evidence) -> Tolerance:

@@ -1,8 +1,9 @@
 """Half-precision cases through Keras 3 and TensorFlow ops, in the tensorflow environment.
 
 Keras computes the moments of half inputs in float32 and passes the half-precision
-bounds; ``tf.nn.moments`` on bfloat16 sums in bfloat16, and the long reduction of the
-``bn_half`` cases shows it: a half-precision case can fail.
+bounds; ``tf.nn.batch_normalization`` on bfloat16 normalizes in bfloat16 (its moments are
+within one bfloat16 rounding of float64: the output arithmetic, not the sums, strays), and
+the ``bn_half`` cases show it: a half-precision case can fail.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def test_keras_passes_half_precision_bounds(case: Case) -> None:
         assert compare(out[key], exp[key], tolerance_for(case, key)).passed, key
 
 
-def test_bfloat16_moments_summed_in_bfloat16_fail_the_bounds() -> None:
+def test_bfloat16_normalized_in_bfloat16_fails_the_bounds() -> None:
     adapter = TensorflowAdapter()
     adapter.load()
     impl = next(i for i in adapter.implementations() if i.name == NN_BN)
