@@ -69,3 +69,34 @@ def test_statistics_precision_from_the_size_of_the_error() -> None:
     assert rounded.actual in ("float32", "inconclusive")
     assert probes.stats_precision(ev, ("float16",), "stats_precision_float16",
                                   bn.Conventions(), 1e-3).actual == "not_measured"
+
+
+def _half_evidence(stepwise: bool) -> list[Evidence]:
+    out = []
+    for case in generate(["bn_half"]):
+        if case.dtype != "float16":
+            continue
+        inputs = inputs_for(case)
+        x = inputs["train"][0]
+        exact = bn.training_output(x, case.channel_axis, epsilon_of(case, 1e-3),
+                                   inputs["gamma"], inputs["beta"], bn.Conventions())
+        if stepwise:  # MXNet's order, every step rounded to float16
+            mean, var, _ = bn.batch_moments(x, case.channel_axis)
+            shape = [1] * x.ndim
+            shape[case.channel_axis] = -1
+            h = np.float16
+            inv = (1 / np.sqrt(var + 1e-3)).astype(h).reshape(shape)
+            centred = (x.astype(h) - mean.astype(h).reshape(shape)).astype(h)
+            y = ((centred * inv).astype(h) * inputs["gamma"].astype(h).reshape(shape)).astype(h)
+            y = (y + inputs["beta"].astype(h).reshape(shape)).astype(h)
+        else:
+            y = exact.astype(np.float16)
+        out.append(Evidence(case, {"y_train": y.astype(np.float64)[None]}, inputs))
+    return out
+
+
+def test_output_precision_tells_one_rounding_from_many() -> None:
+    once = probes.output_precision(_half_evidence(False), bn.Conventions(), 1e-3)
+    assert once.actual == "float32", once.note
+    many = probes.output_precision(_half_evidence(True), bn.Conventions(), 1e-3)
+    assert many.actual == "input_dtype", many.note
