@@ -31,8 +31,9 @@ RUNS = "reports/runs"
 EXPECTATIONS = "expectations"
 UPGRADE_VENVS = ROOT / ".nox" / "_upgrade"
 # The report env pins numpy so that case inputs are drawn by one known NumPy; ml_dtypes
-# rounds bfloat16 inputs there (and runs the oracle row's bfloat16 cases).
-ORCHESTRATION = ["numpy==2.4.6", "pandas>=2.2", "ml_dtypes>=0.5"]
+# rounds bfloat16 inputs there (and runs the oracle row's bfloat16 cases); rich draws the
+# live progress lines of `conformance run` (framework envs never need it).
+ORCHESTRATION = ["numpy==2.4.6", "pandas>=2.2", "ml_dtypes>=0.5", "rich>=13"]
 FRAMEWORK_ENVS = [e for e in ENVIRONMENTS if e.packages]
 
 

@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--fresh", action="store_true", help="discard earlier results first")
     r.add_argument("--resume", action="store_true",
                    help="keep earlier results and run only the cases that have none")
+    r.add_argument("--progress", choices=("auto", "live", "log", "off"), default="auto",
+                   help="progress on stderr: a live line per framework on a terminal (auto: "
+                        "live when stderr is a terminal), a line per 25%% in logs, or none")
 
     rep = sub.add_parser("report", help="merge runs and write the reports")
     rep.add_argument("--runs", type=Path, default=Path("reports/runs"))
@@ -131,6 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import shutil
 
     from conformance.orchestrate import default_python, run_all
+    from conformance.progress import reporter
 
     if not math.isfinite(args.timeout) or args.timeout <= 0 or args.jobs < 1:
         raise UsageError("--timeout must be positive and --jobs at least 1")
@@ -153,8 +157,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check_writable(args.out, "--out")
     _check_writable(args.out.parent / "logs", "--out")
     t0 = time.perf_counter()
-    runs = run_all(workers, args.cases, args.out, args.timeout, args.jobs,
-                   log_dir=args.out.parent / "logs")
+    progress = reporter([fw for fw, _ in workers], sys.stderr, args.progress)
+    try:
+        runs = run_all(workers, args.cases, args.out, args.timeout, args.jobs,
+                       log_dir=args.out.parent / "logs", progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()
     for fw, reason in unavailable:
         _write_unavailable(args.out, fw, "EnvironmentUnavailable", reason)
         print(f"{fw:<11}     --    ERROR {reason}")
@@ -163,9 +172,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             _write_unavailable(args.out, run.framework, "WorkerFailed",
                                f"worker exited with {run.returncode} before reporting "
                                f"(see reports/logs/{run.framework}.log)")
-        state = (f"ERROR {run.import_error}" if run.import_error else
-                 f"{run.restarts} restart(s)" if run.restarts else "ok")
-        print(f"{run.framework:<11} {run.wall_seconds:7.1f} s  {state}")
+        print(f"{run.framework:<11} {run.wall_seconds:7.1f} s  {run.state}")
         for fault in run.faults:
             print(f"  fault: {fault}")
     print(f"all frameworks: {time.perf_counter() - t0:.1f} s")
