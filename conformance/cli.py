@@ -194,14 +194,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     analysis = analyze(load_runs(args.runs), cases, args.cases)
     try:
         paths = write_tables(analysis.results, analysis.discrepancies, args.out)
-        paths.append(write_html(analysis, args.out))
         paths.append(write_bugs(suspected_bugs(analysis.results, cases), args.out))
+        html = write_html(analysis, args.out)
     except OSError as exc:
         raise UsageError(f"{args.out}: not writable ({exc.strerror or exc})") from None
-    for line in summary(analysis, time.perf_counter() - t0):
+    print(f"wrote {', '.join(p.name for p in paths)} in {args.out}")
+    for line in summary(analysis, time.perf_counter() - t0, html):
         print(line)
-    for p in paths:
-        print(f"  wrote {p}")
     return 0
 
 
