@@ -240,7 +240,15 @@ def _runs_beside(args: argparse.Namespace) -> Path | None:
 def cmd_gate(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from conformance.expectations import UNREVIEWED, Outcome, format_table, gate, load_dir, measure
+    from conformance.expectations import (
+        UNREVIEWED,
+        Outcome,
+        format_table,
+        gate,
+        load_dir,
+        measure,
+        verdict,
+    )
     from conformance.report.junit import write_junit
 
     runs = _runs_beside(args)
@@ -252,18 +260,17 @@ def cmd_gate(args: argparse.Namespace) -> int:
         print(table)
     unreviewed = sum(1 for c in checks if c.outcome is Outcome.OK
                      and c.detail.startswith(UNREVIEWED))
-    ok = sum(1 for c in checks if c.outcome is Outcome.OK)
     down = sorted({c.framework for c in checks if c.outcome is Outcome.UNAVAILABLE})
     moved = Counter(d.field for c in checks for d in c.diffs)
-    print(f"gate: {ok} behaviours as expected, {len(failed)} differ"
-          + (f" (changed fields: {', '.join(f'{k} {n}' for k, n in sorted(moved.items()))})"
-             if moved else "")
-          + (f"; unavailable: {', '.join(down)}" if down else "")
-          + (f"; {unreviewed} expectations still UNREVIEWED" if unreviewed else "")
-          + f" (wrote {junit})")
+    notes = ([f"changed fields: {', '.join(f'{k} {n}' for k, n in sorted(moved.items()))}"]
+             if moved else [])
+    notes += [f"unavailable: {', '.join(down)}"] if down else []
+    notes += [f"{unreviewed} expectations still UNREVIEWED"] if unreviewed else []
+    print("; ".join([*notes, f"wrote {junit}"]))
     if failed:
         print("review the differences, then `conformance expectations update` "
               "and fill in reason/source")
+    print(verdict(checks))  # last: the one line to read
     return 1 if failed else 0
 
 
