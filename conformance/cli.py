@@ -294,7 +294,14 @@ def cmd_expectations(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from conformance.cases.store import load_manifest
-    from conformance.diff import diff, format_table, load_side, render_diff_section, to_csv
+    from conformance.diff import (
+        diff,
+        format_table,
+        load_side,
+        render_diff_section,
+        to_csv,
+        verdict,
+    )
     from conformance.report.files import write_text_atomic
 
     manifest = args.cases / "manifest.jsonl"
@@ -307,7 +314,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
                       "<!doctype html><meta charset='utf-8'><title>Upgrade diff</title>" + section)
     # The main report embeds the latest diff as its "Upgrade check" section.
     write_text_atomic(args.out / "section.html", section)
-    print(f"  wrote {args.out / 'diff.csv'} and {args.out / 'diff.html'}")
+    print(f"wrote {args.out / 'diff.csv'} and {args.out / 'diff.html'}")
+    print(verdict(d, args.out / "diff.csv"))  # last: the one line to read
     return 1 if d.changed else 0
 
 
