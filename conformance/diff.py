@@ -211,8 +211,8 @@ def verdict(d: Diff, where: Path) -> str:
     behaviour = sum(r.kind in ("behaviour", "added", "removed") for r in d.rows)
     regressions = sum(r.regression for r in d.rows)
     if d.changed:
-        return (f"behaviour changed: {behaviour} behaviour rows differ, {regressions} "
-                f"regressions; see {where}")
+        return (f"behaviour changed: {behaviour} behaviour row{'s' if behaviour != 1 else ''}, "
+                f"{regressions} regression{'s' if regressions != 1 else ''}; see {where}")
     n = len(d.rows)
     return (f"no behaviour change ({n} informational difference{'s' if n != 1 else ''}); "
             f"see {where}" if n else "no behaviour change")

@@ -62,8 +62,8 @@ def test_identical_sides_do_not_change() -> None:
 def test_verdict_says_whether_behaviour_changed() -> None:
     where = Path("reports/upgrade/diff.csv")
     changed = diff(Side("a", [], A_ROWS), Side("b", [], B_ROWS), {})
-    assert verdict(changed, where) == ("behaviour changed: 3 behaviour rows differ, "
-                                       "2 regressions; see reports/upgrade/diff.csv")
+    assert verdict(changed, where) == ("behaviour changed: 3 behaviour rows, 2 regressions; "
+                                       "see reports/upgrade/diff.csv")
     assert verdict(diff(Side("a", [], A_ROWS), Side("b", [], A_ROWS), {}), where) == (
         "no behaviour change")
     mask_only = Diff(changed.a, changed.b, [DiffRow("mask", "torch", "impl", "c:y", "", "")])
@@ -140,7 +140,7 @@ def test_cli_exit_codes_and_files(tmp_path: Path, capsys: pytest.CaptureFixture[
     printed = capsys.readouterr().out
     assert "torch 2.13.0 -> 2.14.0" in printed and "training_scale" in printed
     assert printed.count("training_scale") == 1  # the table once
-    assert printed.splitlines()[-1].startswith("behaviour changed: 3 behaviour rows differ")
+    assert printed.splitlines()[-1].startswith("behaviour changed: 3 behaviour rows,")
     assert (out / "diff.csv").read_text().startswith(",".join(DIFF_COLUMNS))
     assert main(["diff", str(a), str(a), "--out", str(out)]) == 0
     assert main(["diff", str(a), str(tmp_path / "missing"), "--out", str(out)]) == 2
