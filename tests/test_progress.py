@@ -11,7 +11,14 @@ import pytest
 
 from conformance.cases import generate, materialize
 from conformance.orchestrate import run_all
-from conformance.progress import LiveReporter, LogReporter, Tally, family_of, reporter
+from conformance.progress import (
+    LiveReporter,
+    LogReporter,
+    Tally,
+    family_of,
+    format_seconds,
+    reporter,
+)
 
 
 class Clock:
@@ -34,8 +41,9 @@ def start(case_id: str) -> dict[str, Any]:
 RESULT: dict[str, Any] = {"kind": "result", "status": "ok"}
 
 
-def test_family_is_the_case_id_without_its_hash() -> None:
+def test_family_is_the_case_id_without_its_hash_and_times_read_as_minutes() -> None:
     assert family_of("bn_train_momentum-0123456789") == "bn_train_momentum"
+    assert [format_seconds(s) for s in (0.4, 59.6, 65)] == ["0 s", "1 min 00 s", "1 min 05 s"]
 
 
 def test_tally_counts_and_estimates_from_its_own_rate() -> None:
@@ -103,7 +111,8 @@ def test_log_reporter_jumps_quarters_and_reports_a_framework_that_never_started(
     ]
 
 
-def test_live_reporter_draws_one_line_per_framework() -> None:
+def test_live_reporter_draws_one_line_per_framework(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "120")  # rich sizes a non-terminal stream from COLUMNS
     out, clock = io.StringIO(), Clock()
     rep = LiveReporter(["numpy", "keras"], out, clock)
     try:
