@@ -11,6 +11,8 @@ The list of environments and their pins lives in conformance/environments.py.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -31,8 +33,9 @@ RUNS = "reports/runs"
 EXPECTATIONS = "expectations"
 UPGRADE_VENVS = ROOT / ".nox" / "_upgrade"
 # The report env pins numpy so that case inputs are drawn by one known NumPy; ml_dtypes
-# rounds bfloat16 inputs there (and runs the oracle row's bfloat16 cases).
-ORCHESTRATION = ["numpy==2.4.6", "pandas>=2.2", "ml_dtypes>=0.5"]
+# rounds bfloat16 inputs there (and runs the oracle row's bfloat16 cases); rich draws the
+# live progress lines of `conformance run` (framework envs never need it).
+ORCHESTRATION = ["numpy==2.4.6", "pandas>=2.2", "ml_dtypes>=0.5", "rich>=13"]
 FRAMEWORK_ENVS = [e for e in ENVIRONMENTS if e.packages]
 
 
@@ -80,8 +83,27 @@ def conformance(session: nox.Session) -> None:
     session.run("conformance", "report", "--runs", RUNS, "--cases", CASES, "--out", "reports")
     # Last, so the reports exist either way: any behaviour that differs from the
     # reviewed expectations (new, changed or gone) fails the session.
-    session.run("conformance", "gate", "--discrepancies", "reports/discrepancies.csv",
-                "--expectations", EXPECTATIONS)
+    if _status(session, "conformance", "gate", "--discrepancies", "reports/discrepancies.csv",
+               "--expectations", EXPECTATIONS):
+        session.error("behaviour differs from expectations/ (the gate's verdict above)")
+
+
+def _status(session: nox.Session, *args: str) -> int:
+    """Run a command of the session's env and return its exit status.
+
+    For the commands whose exit status 1 is a verdict (the gate, the upgrade diff):
+    the session then ends with one line that says so, not with nox's "Command ...
+    failed with exit code 1" (which reads like a crash). Any other failure is one.
+    """
+    if session.run("python", "-c", "", log=False) is None:  # `nox --install-only`: run nothing
+        return 0
+    session.log(" ".join(args))
+    env = {**os.environ, "PATH": os.pathsep.join([session.bin, os.environ.get("PATH", "")])}
+    code = subprocess.run([str(Path(session.bin) / args[0]), *args[1:]], env=env,
+                          check=False).returncode
+    if code not in (0, 1):
+        session.error(f"{args[0]} {args[1]} failed with exit code {code}")
+    return code
 
 
 @nox.session(name="update_expectations", python=PYTHON)
@@ -168,15 +190,17 @@ def upgrade(session: nox.Session) -> None:
         baseline = f"{out}/current"
         session.run("conformance", "run", "--cases", CASES, "--out", baseline, "--fresh",
                     "--env", f"{env.name}={built}")
-    diff = ("conformance", "diff", baseline, f"{out}/candidate", "--cases", CASES,
-            "--out", "reports/upgrade")
-    session.run(*diff, success_codes=[0, 1])
-    # Re-render the main report so reports/index.html carries the "Upgrade check" section,
-    # then let the diff's exit status (1: behaviour changed) decide the session.
+    changed = _status(session, "conformance", "diff", baseline, f"{out}/candidate",
+                      "--cases", CASES, "--out", "reports/upgrade")
+    # Re-render the main report (quietly: the diff above is what to read) so that
+    # reports/index.html carries the "Upgrade check" section; then the diff's exit
+    # status (1: behaviour changed) decides the session, in one line.
     if (ROOT / RUNS).exists():
         session.run("conformance", "report", "--runs", RUNS, "--cases", CASES,
-                    "--out", "reports")
-    session.run(*diff, silent=True)
+                    "--out", "reports", silent=True)
+    if changed:
+        session.error("behaviour changed (see the diff above, reports/upgrade/diff.csv "
+                      "and the report's Upgrade check section)")
 
 
 def _make_framework_tests(name: str, packages: tuple[str, ...]) -> None:

@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--fresh", action="store_true", help="discard earlier results first")
     r.add_argument("--resume", action="store_true",
                    help="keep earlier results and run only the cases that have none")
+    r.add_argument("--progress", choices=("auto", "live", "log", "off"), default="auto",
+                   help="progress on stderr: a live line per framework on a terminal (auto: "
+                        "live when stderr is a terminal), a line per 25%% in logs, or none")
 
     rep = sub.add_parser("report", help="merge runs and write the reports")
     rep.add_argument("--runs", type=Path, default=Path("reports/runs"))
@@ -131,6 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import shutil
 
     from conformance.orchestrate import default_python, run_all
+    from conformance.progress import reporter
 
     if not math.isfinite(args.timeout) or args.timeout <= 0 or args.jobs < 1:
         raise UsageError("--timeout must be positive and --jobs at least 1")
@@ -153,8 +157,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check_writable(args.out, "--out")
     _check_writable(args.out.parent / "logs", "--out")
     t0 = time.perf_counter()
-    runs = run_all(workers, args.cases, args.out, args.timeout, args.jobs,
-                   log_dir=args.out.parent / "logs")
+    progress = reporter([fw for fw, _ in workers], sys.stderr, args.progress)
+    try:
+        runs = run_all(workers, args.cases, args.out, args.timeout, args.jobs,
+                       log_dir=args.out.parent / "logs", progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()
     for fw, reason in unavailable:
         _write_unavailable(args.out, fw, "EnvironmentUnavailable", reason)
         print(f"{fw:<11}     --    ERROR {reason}")
@@ -163,9 +172,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             _write_unavailable(args.out, run.framework, "WorkerFailed",
                                f"worker exited with {run.returncode} before reporting "
                                f"(see reports/logs/{run.framework}.log)")
-        state = (f"ERROR {run.import_error}" if run.import_error else
-                 f"{run.restarts} restart(s)" if run.restarts else "ok")
-        print(f"{run.framework:<11} {run.wall_seconds:7.1f} s  {state}")
+        print(f"{run.framework:<11} {run.wall_seconds:7.1f} s  {run.state}")
         for fault in run.faults:
             print(f"  fault: {fault}")
     print(f"all frameworks: {time.perf_counter() - t0:.1f} s")
@@ -187,14 +194,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     analysis = analyze(load_runs(args.runs), cases, args.cases)
     try:
         paths = write_tables(analysis.results, analysis.discrepancies, args.out)
-        paths.append(write_html(analysis, args.out))
         paths.append(write_bugs(suspected_bugs(analysis.results, cases), args.out))
+        html = write_html(analysis, args.out)
     except OSError as exc:
         raise UsageError(f"{args.out}: not writable ({exc.strerror or exc})") from None
-    for line in summary(analysis, time.perf_counter() - t0):
+    print(f"wrote {', '.join(p.name for p in paths)} in {args.out}")
+    for line in summary(analysis, time.perf_counter() - t0, html):
         print(line)
-    for p in paths:
-        print(f"  wrote {p}")
     return 0
 
 
@@ -234,7 +240,15 @@ def _runs_beside(args: argparse.Namespace) -> Path | None:
 def cmd_gate(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from conformance.expectations import UNREVIEWED, Outcome, format_table, gate, load_dir, measure
+    from conformance.expectations import (
+        UNREVIEWED,
+        Outcome,
+        format_table,
+        gate,
+        load_dir,
+        measure,
+        verdict,
+    )
     from conformance.report.junit import write_junit
 
     runs = _runs_beside(args)
@@ -246,18 +260,17 @@ def cmd_gate(args: argparse.Namespace) -> int:
         print(table)
     unreviewed = sum(1 for c in checks if c.outcome is Outcome.OK
                      and c.detail.startswith(UNREVIEWED))
-    ok = sum(1 for c in checks if c.outcome is Outcome.OK)
     down = sorted({c.framework for c in checks if c.outcome is Outcome.UNAVAILABLE})
     moved = Counter(d.field for c in checks for d in c.diffs)
-    print(f"gate: {ok} behaviours as expected, {len(failed)} differ"
-          + (f" (changed fields: {', '.join(f'{k} {n}' for k, n in sorted(moved.items()))})"
-             if moved else "")
-          + (f"; unavailable: {', '.join(down)}" if down else "")
-          + (f"; {unreviewed} expectations still UNREVIEWED" if unreviewed else "")
-          + f" (wrote {junit})")
+    notes = ([f"changed fields: {', '.join(f'{k} {n}' for k, n in sorted(moved.items()))}"]
+             if moved else [])
+    notes += [f"unavailable: {', '.join(down)}"] if down else []
+    notes += [f"{unreviewed} expectations still UNREVIEWED"] if unreviewed else []
+    print("; ".join([*notes, f"wrote {junit}"]))
     if failed:
         print("review the differences, then `conformance expectations update` "
               "and fill in reason/source")
+    print(verdict(checks))  # last: the one line to read
     return 1 if failed else 0
 
 
@@ -281,7 +294,14 @@ def cmd_expectations(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from conformance.cases.store import load_manifest
-    from conformance.diff import diff, format_table, load_side, render_diff_section, to_csv
+    from conformance.diff import (
+        diff,
+        format_table,
+        load_side,
+        render_diff_section,
+        to_csv,
+        verdict,
+    )
     from conformance.report.files import write_text_atomic
 
     manifest = args.cases / "manifest.jsonl"
@@ -294,7 +314,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
                       "<!doctype html><meta charset='utf-8'><title>Upgrade diff</title>" + section)
     # The main report embeds the latest diff as its "Upgrade check" section.
     write_text_atomic(args.out / "section.html", section)
-    print(f"  wrote {args.out / 'diff.csv'} and {args.out / 'diff.html'}")
+    print(f"wrote {args.out / 'diff.csv'} and {args.out / 'diff.html'}")
+    print(verdict(d, args.out / "diff.csv"))  # last: the one line to read
     return 1 if d.changed else 0
 
 

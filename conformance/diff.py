@@ -206,6 +206,18 @@ def summary(d: Diff) -> str:
             + (f" ({regressions} regressions)" if regressions else ""))
 
 
+def verdict(d: Diff, where: Path) -> str:
+    """The one line the upgrade check ends with: did behaviour change, and where the rows are."""
+    behaviour = sum(r.kind in ("behaviour", "added", "removed") for r in d.rows)
+    regressions = sum(r.regression for r in d.rows)
+    if d.changed:
+        return (f"behaviour changed: {behaviour} behaviour row{'s' if behaviour != 1 else ''}, "
+                f"{regressions} regression{'s' if regressions != 1 else ''}; see {where}")
+    n = len(d.rows)
+    return (f"no behaviour change ({n} informational difference{'s' if n != 1 else ''}); "
+            f"see {where}" if n else "no behaviour change")
+
+
 def format_table(d: Diff, limit: int = 50) -> str:
     table = [("", "kind", "framework", "implementation", "subject", "before", "after")]
     table += [("!" if r.regression else "", r.kind, r.framework, r.implementation, r.subject,

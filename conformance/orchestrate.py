@@ -17,7 +17,9 @@ the JSON lines it echoes. What can go wrong, and what it becomes:
 After a fault the worker is restarted with ``--resume``: the fault record
 marks the case done, so a case that crashes every time is tried once, and
 every restart makes progress. Each framework runs in its own thread, so one
-framework's faults never touch another's results.
+framework's faults never touch another's results. Every record a worker echoes
+(and every fault record written for it) also goes to an optional
+:class:`~conformance.progress.Reporter`, which shows the run's progress.
 """
 
 from __future__ import annotations
@@ -32,11 +34,13 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from conformance.progress import Reporter
 from conformance.runner import RESULTS, Writer, read_records, run_dir_name
 from conformance.spec import SCHEMA_VERSION, RunStatus
 
@@ -47,6 +51,11 @@ _DRAIN_SECONDS = 1.0
 _STOP = threading.Event()
 _LIVE: set[subprocess.Popen[bytes]] = set()
 _LIVE_LOCK = threading.Lock()
+OnRecord = Callable[[dict[str, Any]], None]
+
+
+def _ignore(record: dict[str, Any]) -> None:
+    pass
 
 
 @dataclass
@@ -61,6 +70,12 @@ class FrameworkRun:
     import_error: str = ""
     results: int = 0  # result records received from workers (fault records not counted)
     gave_up: str = ""  # set when cases may be left without a result
+
+    @property
+    def state(self) -> str:
+        """``ok``, ``N restart(s)`` or ``ERROR <reason>``: the run's outcome in one phrase."""
+        return (f"ERROR {self.import_error}" if self.import_error else
+                f"{self.restarts} restart(s)" if self.restarts else "ok")
 
 
 @dataclass
@@ -128,7 +143,7 @@ def _tail(fh: IO[bytes], offset: int) -> str:
 
 
 def _attempt(cmd: list[str], log: Path | None, case_timeout: float,
-             startup_timeout: float) -> _Attempt:
+             startup_timeout: float, on_record: OnRecord = _ignore) -> _Attempt:
     """Run one worker process until it exits, hangs or the run is stopped."""
     att = _Attempt()
     with log.open("a+b") if log else tempfile.TemporaryFile() as err:
@@ -146,7 +161,7 @@ def _attempt(cmd: list[str], log: Path | None, case_timeout: float,
         reader = threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True)
         reader.start()
         try:
-            _follow(att, proc, lines, case_timeout, startup_timeout)
+            _follow(att, proc, lines, case_timeout, startup_timeout, on_record)
         finally:
             _kill_group(proc)  # stragglers, or the hung worker
             att.returncode = proc.wait()
@@ -159,7 +174,7 @@ def _attempt(cmd: list[str], log: Path | None, case_timeout: float,
 
 
 def _follow(att: _Attempt, proc: subprocess.Popen[bytes], lines: queue.Queue[str | None],
-            case_timeout: float, startup_timeout: float) -> None:
+            case_timeout: float, startup_timeout: float, on_record: OnRecord) -> None:
     last = time.monotonic()
     dead_since: float | None = None
     while not _STOP.is_set():
@@ -186,6 +201,7 @@ def _follow(att: _Attempt, proc: subprocess.Popen[bytes], lines: queue.Queue[str
             continue  # a framework printing to stdout; not ours
         if not isinstance(record, dict):
             continue
+        on_record(record)
         kind = record.get("kind")
         if kind == "header":
             att.header = record
@@ -233,7 +249,8 @@ def _describe_exit(code: int) -> str:
 
 def run_framework(framework: str, python: str, cases: Path, out: Path,
                   case_timeout: float, *, log: Path | None = None,
-                  startup_timeout: float | None = None) -> FrameworkRun:
+                  startup_timeout: float | None = None,
+                  on_record: OnRecord = _ignore) -> FrameworkRun:
     """Run one framework to completion, surviving crashes and hangs of its worker."""
     run = FrameworkRun(framework, python)
     startup = startup_timeout if startup_timeout is not None else max(case_timeout, 300.0)
@@ -241,7 +258,7 @@ def run_framework(framework: str, python: str, cases: Path, out: Path,
     t0 = time.perf_counter()
     idle = 0
     while not _STOP.is_set():
-        att = _attempt(cmd, log, case_timeout, startup)
+        att = _attempt(cmd, log, case_timeout, startup, on_record)
         run.returncode = att.returncode
         run.results += att.results
         if att.header is None:
@@ -272,9 +289,11 @@ def run_framework(framework: str, python: str, cases: Path, out: Path,
                           if att.timed_out else
                           f"worker died with {_describe_exit(att.returncode)}")
                 run.faults.append(f"{pending['case_id']} {pending['implementation']}: {reason}")
+                fault = _fault_record(framework, pending, status, reason)
                 writer = Writer(run.run_dir / RESULTS, None)
-                writer.write(_fault_record(framework, pending, status, reason))
+                writer.write(fault)
                 writer.close()
+                on_record(fault)
             progress = True
         else:
             reason = (f"no output for {case_timeout:g} s between cases; worker killed"
@@ -302,8 +321,11 @@ def _dir_of(header: dict[str, Any]) -> str:
 
 def run_all(workers: list[tuple[str, str]], cases: Path, out: Path, case_timeout: float,
             jobs: int, *, log_dir: Path | None = None,
-            startup_timeout: float | None = None) -> list[FrameworkRun]:
+            startup_timeout: float | None = None,
+            progress: Reporter | None = None) -> list[FrameworkRun]:
     """Run ``(framework, python)`` workers, ``jobs`` at a time; order of results = input.
+
+    ``progress`` hears of each framework's start, every record, and its outcome.
 
     On KeyboardInterrupt every worker's process group is killed before the
     interrupt propagates, so no orphan keeps writing to the results.
@@ -314,13 +336,19 @@ def run_all(workers: list[tuple[str, str]], cases: Path, out: Path, case_timeout
 
     def one(item: tuple[str, str]) -> FrameworkRun:
         fw, py = item
+        if progress is not None:
+            progress.begin(fw)
         try:
-            return run_framework(fw, py, cases, out, case_timeout,
-                                 log=log_dir / f"{fw}.log" if log_dir else None,
-                                 startup_timeout=startup_timeout)
+            run = run_framework(
+                fw, py, cases, out, case_timeout,
+                log=log_dir / f"{fw}.log" if log_dir else None, startup_timeout=startup_timeout,
+                on_record=(lambda r: progress.record(fw, r)) if progress else _ignore)
         except Exception as exc:  # one framework's trouble must not stop the others
-            return FrameworkRun(fw, py, import_error=f"orchestrator error: "
-                                f"{type(exc).__name__}: {exc}")
+            run = FrameworkRun(fw, py, import_error=f"orchestrator error: "
+                               f"{type(exc).__name__}: {exc}")
+        if progress is not None:
+            progress.end(fw, run.state)
+        return run
 
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
     try:

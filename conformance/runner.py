@@ -285,6 +285,11 @@ def run_worker(framework: str, cases_dir: Path, out_root: Path, *, resume: bool 
     if len(set(names)) != len(names):  # results are keyed by (case, name, op)
         dup = next(n for n in names if names.count(n) > 1)
         raise ValueError(f"{framework} adapter registers {dup[0]} ({dup[1]}) twice")
+    # Echoed only (never in the results file): how many results this framework owes in
+    # all and how many it already has, so the orchestrator can show done/total and an ETA.
+    planned = [(case.id, i.name, case.op) for case in cases for i in impls if i.op == case.op]
+    writer.echo_only({"kind": "plan", "total": len(planned),
+                      "done": sum(1 for key in planned if key in done)})
     for case in cases:
         todo = [i for i in impls if i.op == case.op and (case.id, i.name, case.op) not in done]
         if not todo:

@@ -15,7 +15,16 @@ from conformance.cases import generate
 from conformance.cases.model import Case
 from conformance.cli import main
 from conformance.compare.load import load_run
-from conformance.diff import DIFF_COLUMNS, Side, diff, render_diff_section, to_csv
+from conformance.diff import (
+    DIFF_COLUMNS,
+    Diff,
+    DiffRow,
+    Side,
+    diff,
+    render_diff_section,
+    to_csv,
+    verdict,
+)
 from conformance.spec import DISCREPANCY_COLUMNS
 
 
@@ -48,6 +57,18 @@ def test_behaviour_rows_regressions_first() -> None:
 def test_identical_sides_do_not_change() -> None:
     d = diff(Side("a", [], A_ROWS), Side("b", [], A_ROWS), {})
     assert not d.rows and not d.changed
+
+
+def test_verdict_says_whether_behaviour_changed() -> None:
+    where = Path("reports/upgrade/diff.csv")
+    changed = diff(Side("a", [], A_ROWS), Side("b", [], B_ROWS), {})
+    assert verdict(changed, where) == ("behaviour changed: 3 behaviour rows, 2 regressions; "
+                                       "see reports/upgrade/diff.csv")
+    assert verdict(diff(Side("a", [], A_ROWS), Side("b", [], A_ROWS), {}), where) == (
+        "no behaviour change")
+    mask_only = Diff(changed.a, changed.b, [DiffRow("mask", "torch", "impl", "c:y", "", "")])
+    assert verdict(mask_only, where) == ("no behaviour change (1 informational difference); "
+                                         "see reports/upgrade/diff.csv")
 
 
 def _run_dir(root: Path, version: str, results: list[tuple[Case, str, dict[str, np.ndarray]]]
@@ -118,6 +139,8 @@ def test_cli_exit_codes_and_files(tmp_path: Path, capsys: pytest.CaptureFixture[
                  "--out", str(out)]) == 1
     printed = capsys.readouterr().out
     assert "torch 2.13.0 -> 2.14.0" in printed and "training_scale" in printed
+    assert printed.count("training_scale") == 1  # the table once
+    assert printed.splitlines()[-1].startswith("behaviour changed: 3 behaviour rows,")
     assert (out / "diff.csv").read_text().startswith(",".join(DIFF_COLUMNS))
     assert main(["diff", str(a), str(a), "--out", str(out)]) == 0
     assert main(["diff", str(a), str(tmp_path / "missing"), "--out", str(out)]) == 2

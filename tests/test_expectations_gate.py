@@ -12,6 +12,7 @@ from conformance.expectations import (
     gate,
     load_dir,
     update,
+    verdict,
 )
 
 ROWS = [
@@ -80,3 +81,16 @@ def test_unchanged_rows_pass_and_carry_no_diffs(tmp_path: Path) -> None:
     assert {c.outcome for c in checks} == {Outcome.OK}
     assert not any(c.diffs for c in checks)
     assert format_table(checks) == ""
+
+
+def test_verdict_is_one_line_naming_what_failed(tmp_path: Path) -> None:
+    root = written(tmp_path, ROWS)
+    passed = gate(Measurement(ROWS), load_dir(root))
+    assert verdict(passed) == "gate: PASS, 3 behaviours as expected"
+    moved = with_(ROWS, 1, actual="unbiased", agrees="no")[:2]  # one changed, one gone
+    moved.append(Measured("torch", "2.13.0", "torch.nn.Dropout", "drop_fraction", "rate", "yes"))
+    assert verdict(gate(Measurement(moved), load_dir(root))) == (
+        "gate: FAIL, 1 behaviour changed, 1 new, 1 gone; 1 as expected (see the table above)")
+    down = gate(Measurement([], {"torch": "install failed"}), load_dir(root))
+    assert verdict(down) == ("gate: FAIL, 3 not measured (framework unavailable); 0 as expected "
+                             "(see the table above)")

@@ -24,7 +24,14 @@ from __future__ import annotations
 
 from conformance.compare.agreement import same_value
 from conformance.expectations.files import load_dir, load_file
-from conformance.expectations.gate import Check, FieldDiff, Outcome, format_table, gate
+from conformance.expectations.gate import (
+    Check,
+    FieldDiff,
+    Outcome,
+    format_table,
+    gate,
+    verdict,
+)
 from conformance.expectations.measure import Measured, Measurement, measure, read_discrepancies
 from conformance.expectations.update import UNREVIEWED, unified_diff, update
 from conformance.expectations.versions import version_matches
@@ -32,5 +39,5 @@ from conformance.expectations.versions import version_matches
 __all__ = [
     "UNREVIEWED", "Check", "FieldDiff", "Measured", "Measurement", "Outcome", "format_table",
     "gate", "load_dir", "load_file", "measure", "read_discrepancies", "same_value",
-    "unified_diff", "update", "version_matches",
+    "unified_diff", "update", "verdict", "version_matches",
 ]

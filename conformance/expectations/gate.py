@@ -170,3 +170,20 @@ def format_table(checks: list[Check], limit: int = 60) -> str:
     if len(shown) > limit:
         lines.append(f"... and {len(shown) - limit} more")
     return "\n".join(head + lines)
+
+
+def verdict(checks: list[Check]) -> str:
+    """The gate's last line: PASS or FAIL, and what failed, counted by outcome."""
+    ok = sum(1 for c in checks if c.outcome is Outcome.OK)
+    failed = [c for c in checks if c.failed]
+    if not failed:
+        return f"gate: PASS, {ok} behaviour{'s' if ok != 1 else ''} as expected"
+    n = {o: sum(1 for c in failed if c.outcome is o) for o in Outcome}
+    parts = [f"{n[Outcome.CHANGED]} behaviour{'s' if n[Outcome.CHANGED] != 1 else ''} changed"
+             if n[Outcome.CHANGED] else "",
+             f"{n[Outcome.NEW]} new" if n[Outcome.NEW] else "",
+             f"{n[Outcome.GONE]} gone" if n[Outcome.GONE] else "",
+             f"{n[Outcome.UNAVAILABLE]} not measured (framework unavailable)"
+             if n[Outcome.UNAVAILABLE] else ""]
+    return (f"gate: FAIL, {', '.join(p for p in parts if p)}; {ok} as expected "
+            "(see the table above)")
