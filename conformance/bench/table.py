@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+FLOOR_TARGET = 1.3  # each framework's worker within 1.3x its adapter's bare loop
 MATRIX_TARGET = 2.0  # the whole default matrix within 2x the sum of the floors
-REPORT_TARGET_S = 5.0  # merge + render of the default matrix
+REPORT_TARGET_S = 3.0  # merge + render of the default matrix
 
 
 @dataclass(frozen=True)
 class Row:
-    """One framework: the suite's worker beside its floor. ``None`` = not measured."""
+    """One framework: the suite's worker beside its floor. ``None`` = not measured;
+    ``note`` says why a figure is missing or does not match (printed after the row)."""
 
     framework: str
     import_s: float | None = None
@@ -22,6 +24,7 @@ class Row:
     floor_s: float | None = None
     floor_mb: float | None = None
     error: str = ""
+    note: str = ""
 
 
 def _f(value: float | None, fmt: str, unit: str = "") -> str:
@@ -41,10 +44,13 @@ def format_row(r: Row) -> str:
     if r.error:
         return f"{r.framework:<11} ERROR {r.error[:100]}"
     per_s = None if r.cases is None or not r.suite_s else r.cases / r.suite_s
+    x = ratio(r.suite_s, r.floor_s)
+    mark = "" if x is None else " OK" if x < FLOOR_TARGET else " OVER"
+    note = f"  ({r.note})" if r.note else ""
     return (f"{r.framework:<11} {_f(r.import_s, '6.2f', 's')} {_f(r.cases, '6d')} "
             f"{_f(r.results, '7d')} {_f(r.suite_s, '7.2f', 's')} {_f(per_s, '7.1f')} "
             f"{_f(r.suite_mb, '7.0f')} {_f(r.floor_s, '7.2f', 's')} {_f(r.floor_mb, '8.0f')} "
-            f"{_f(ratio(r.suite_s, r.floor_s), '7.2f', 'x')}")
+            f"{_f(x, '7.2f', 'x')}{mark}{note}")
 
 
 def matrix_verdict(matrix_s: float, rows: Sequence[Row]) -> str:
