@@ -17,7 +17,14 @@ from conformance.adapters.base import Adapter, Implementation, Outputs, Unsuppor
 from conformance.bench.floor import bare_loop, read_inputs
 from conformance.bench.main import floor, framework_row, last_json, parse_envs, suite
 from conformance.bench.measure import Measured, count_results, measure
-from conformance.bench.table import Row, format_row, growth_line, matrix_verdict, ratio
+from conformance.bench.table import (
+    Row,
+    format_row,
+    growth_line,
+    matrix_verdict,
+    ratio,
+    report_line,
+)
 from conformance.cases import generate, materialize
 from conformance.cases.model import Case
 
@@ -44,10 +51,11 @@ def test_rows_show_ratio_and_na_for_missing_floor() -> None:
 
 
 def test_rows_mark_the_floor_target_and_carry_their_note() -> None:
-    assert format_row(Row("numpy", suite_s=1.2, floor_s=1.0)).endswith("1.20x OK")
-    assert format_row(Row("numpy", suite_s=1.3, floor_s=1.0)).endswith("1.30x OVER")
+    assert format_row(Row("numpy", suite_s=1.2, floor_s=1.0)).endswith("1.20x   n.a.  OK")
+    assert format_row(Row("numpy", suite_s=1.3, floor_s=1.0, suite_cpu=1.0,
+                          floor_cpu=2.0)).endswith("1.30x  0.50x  OVER")
     assert format_row(Row("torch", suite_s=1.0, note="floor failed")).endswith(
-        "n.a.  (floor failed)")
+        "n.a.   n.a.  (floor failed)")
 
 
 def test_matrix_verdict_sums_floors_and_ignores_errors() -> None:
@@ -60,6 +68,12 @@ def test_matrix_verdict_sums_floors_and_ignores_errors() -> None:
 def test_growth_line_reports_per_case_cost_relative_to_1x() -> None:
     assert "1.00x of 1x" in growth_line(4, 40, 8.0, (10, 2.0))
     assert "of 1x" not in growth_line(1, 10, 2.0, None)
+    assert "(cpu    3.0s)" in growth_line(1, 10, 2.0, None, cpu=3.0)
+
+
+def test_report_line_marks_the_target_and_shows_cpu() -> None:
+    assert report_line("default", 2.0, 3.0, cpu=1.5).endswith("(cpu 1.50s) OK (target < 3s)")
+    assert report_line("default", 3.5, 3.0).endswith("3.50s OVER (target < 3s)")
 
 
 def test_scale_adds_replicas_with_their_own_ids_and_seeds() -> None:

@@ -106,7 +106,8 @@ def framework_row(framework: str, cases: int, runs: Path, worker: Measured,
         note = f"floor made {fl[1].get('pairs')} pairs, the suite {checks}"
     return Row(framework, fl[1]["import_s"] if fl else None, cases, checks, worker.wall_s,
                worker.maxrss_mb, fl[0].wall_s if fl else None,
-               fl[0].maxrss_mb if fl else None, note=note)
+               fl[0].maxrss_mb if fl else None, worker.cpu_s, fl[0].cpu_s if fl else None,
+               note=note)
 
 
 def _header_end(runs: Path, framework: str) -> tuple[dict[str, Any] | None,
@@ -228,23 +229,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\n== default matrix: conformance run --jobs 2, all frameworks ==\n"
           f"  {matrix_verdict(matrix.wall_s, rows)}")
     rep1 = report(work / "runs-1x", cases, work / "report-1x")
-    print(report_line("default matrix", rep1.wall_s, REPORT_TARGET_S), flush=True)
+    print(report_line("default matrix", rep1.wall_s, REPORT_TARGET_S, rep1.cpu_s), flush=True)
 
     growth = {k: v for k, v in envs.items() if k in args.growth_envs.split(",")}
-    print(f"\n== growth ({', '.join(growth)}; conformance run --jobs 2) ==")
+    names = ", ".join(growth)
+    print(f"\n== growth ({names}): conformance run --jobs 2 ==")
+    steps: list[tuple[int, int, Path, Path]] = []  # scale, cases, case dir, run dir
     base: tuple[int, float] | None = None
     for scale in scales:
         cdir = cases if scale == 1 else work / f"cases-{scale}x"
         if scale != 1:
             generate(cdir, scale)
         m = run_matrix(growth, cdir, work / f"growth-{scale}x")
-        n = _manifest_size(cdir)
-        print(growth_line(scale, n, m.wall_s, base), flush=True)
-        base = base or (n, m.wall_s)
-    top = max(scales)
-    rep = report(work / f"growth-{top}x", cases if top == 1 else work / f"cases-{top}x",
-                 work / f"report-{top}x")
-    print(report_line(f"{top}x ({', '.join(growth)})", rep.wall_s))
+        steps.append((scale, _manifest_size(cdir), cdir, work / f"growth-{scale}x"))
+        print(growth_line(scale, steps[-1][1], m.wall_s, base, m.cpu_s), flush=True)
+        base = base or (steps[-1][1], m.wall_s)
+    print(f"== growth ({names}): conformance report ==")
+    base = None
+    for scale, n, cdir, runs in steps:
+        rep = report(runs, cdir, work / f"report-{scale}x")
+        print(growth_line(scale, n, rep.wall_s, base, rep.cpu_s), flush=True)
+        base = base or (n, rep.wall_s)
 
     if args.nox or args.scratch:
         print("\n== nox -s conformance ==")
