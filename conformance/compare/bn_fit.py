@@ -23,6 +23,7 @@ from conformance.compare.errors import compare, ratios
 from conformance.compare.evidence import Evidence, MomentCache, is_special, tolerance
 from conformance.compare.fit import Candidate, Score, fit, grid
 from conformance.oracle import batchnorm as bn
+from conformance.oracle import ghost
 
 
 def conventions(c: Candidate) -> bn.Conventions:
@@ -51,6 +52,7 @@ class BatchNormInference:
         self._ratios: dict[tuple[int, float, bn.Conventions], float] = {}
         self._running: dict[tuple[object, ...], float] = {}
         self._new_weight: tuple[float | None, list[str]] | None = None
+        self._steps: special.StepCache = {}
 
     def moments(self, e: Evidence) -> list[tuple[np.ndarray, np.ndarray, int]]:
         """``batch_moments`` of each training step of ``e``, computed once per case."""
@@ -137,6 +139,17 @@ class BatchNormInference:
         the momentum passed is immaterial; later steps are judged by the checks."""
         first = {**e.inputs, "train": e.inputs["train"][:1]}
         tol = tolerance(e, "y_train")
+        config = e.config or {}
+        if config.get("virtual_batch_size") is not None and not config.get("renorm"):
+            # Ghost batches: every variant at once, per virtual batch (the same maths).
+            variants = [(eff, conv.with_(epsilon_precision="as_given")) for _, eff, conv in todo]
+            expected = ghost.training_outputs(
+                e.inputs["train"][0], e.case.channel_axis, int(config["virtual_batch_size"]),
+                variants, e.inputs["gamma"], e.inputs["beta"],
+                str(config.get("ghost_grouping", "strided")))
+            for key, r in zip(todo, ratios(e.outputs["y_train"][0], expected, tol), strict=True):
+                self._ratios[key] = r
+            return
         for key in todo:
             _, eff, conv = key
             variant = special.batchnorm(e.case, e.config, first,
@@ -188,7 +201,7 @@ class BatchNormInference:
         try:
             stats = special.running(e.case, e.config, e.inputs, conv, momentum,
                                     epsilon_of(e.case, self.epsilon_default or 0.0),
-                                    conv.momentum_precision)
+                                    conv.momentum_precision, self._steps)
         except ValueError:  # e.g. no cumulative average for renorm
             return None
         return None if stats is None else stats[0 if key == "running_mean" else 1]

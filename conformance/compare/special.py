@@ -92,17 +92,28 @@ def batchnorm(case: Case, config: Mapping[str, Any] | None, inputs: Mapping[str,
                    f"ghost batch norm (virtual_batch_size={vbs}, {grouping} virtual batches)")
 
 
+StepCache = dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]]
+
+
 def running(case: Case, config: Mapping[str, Any] | None, inputs: Mapping[str, np.ndarray],
             conv: bn.Conventions, momentum: float | None, eps: float,
-            momentum_precision: str = "as_given") -> tuple[np.ndarray, np.ndarray] | None:
+            momentum_precision: str = "as_given", cache: StepCache | None = None
+            ) -> tuple[np.ndarray, np.ndarray] | None:
     """Running mean and variance after each step of a special row (what the fit of its
-    momentum convention reads), without computing its outputs where the model allows."""
+    momentum convention reads), without computing its outputs where the model allows.
+    ``cache``: ghost-batch step statistics by (case id, variance estimator)."""
     config = config or {}
     if config.get("virtual_batch_size") is not None and not config.get("renorm"):
         precision = momentum_precision if case.dtype == "float64" else "as_given"
+        vbs, grouping = int(config["virtual_batch_size"]), str(
+            config.get("ghost_grouping", "strided"))
+        key = (case.id, conv.running_variance_update)
+        if cache is not None and key not in cache:
+            cache[key] = [ghost.step_statistics(x, case.channel_axis, vbs, conv, grouping)
+                          for x in inputs["train"]]
         return ghost.running_statistics(
             inputs["train"], case.channel_axis, applied_momentum(momentum, precision), conv,
-            int(config["virtual_batch_size"]), str(config.get("ghost_grouping", "strided")))
+            vbs, grouping, steps=None if cache is None else cache[key])
     variant = batchnorm(case, config, inputs, conv, momentum, eps, momentum_precision)
     return None if variant is None else (variant.outputs["running_mean"],
                                          variant.outputs["running_var"])

@@ -23,6 +23,8 @@ the running statistics: plain batch-norm inference.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from conformance.oracle import batchnorm as bn
@@ -44,16 +46,26 @@ def groups(n: int, virtual_batch_size: int, grouping: str) -> list[np.ndarray]:
     raise ValueError(f"unknown grouping {grouping!r}")
 
 
+def training_outputs(x: np.ndarray, channel_axis: int, virtual_batch_size: int,
+                     variants: Sequence[tuple[float, bn.Conventions]], gamma: np.ndarray,
+                     beta: np.ndarray, grouping: str) -> np.ndarray:
+    """Each virtual batch normalized with its own statistics, under each (eps, conventions)
+    variant, stacked on a new first axis (``bn.training_outputs`` per virtual batch)."""
+    if channel_axis == 0:
+        raise ValueError("virtual batches split axis 0, which cannot be the channel axis")
+    x = np.asarray(x, dtype=np.float64)
+    y: np.ndarray = np.empty((len(variants), *x.shape), dtype=np.float64)
+    for idx in groups(x.shape[0], virtual_batch_size, grouping):
+        y[:, idx] = bn.training_outputs(x[idx], channel_axis, variants, gamma, beta)
+    return y
+
+
 def training_output(x: np.ndarray, channel_axis: int, virtual_batch_size: int, eps: float,
                     gamma: np.ndarray, beta: np.ndarray, conv: bn.Conventions,
                     grouping: str) -> np.ndarray:
     """Each virtual batch normalized with its own statistics under ``conv``."""
-    if channel_axis == 0:
-        raise ValueError("virtual batches split axis 0, which cannot be the channel axis")
-    x = np.asarray(x, dtype=np.float64)
-    y = np.empty_like(x)
-    for idx in groups(x.shape[0], virtual_batch_size, grouping):
-        y[idx] = bn.training_output(x[idx], channel_axis, eps, gamma, beta, conv)
+    y: np.ndarray = training_outputs(x, channel_axis, virtual_batch_size, [(eps, conv)],
+                                     gamma, beta, grouping)[0]
     return y
 
 
@@ -73,16 +85,20 @@ def step_statistics(x: np.ndarray, channel_axis: int, virtual_batch_size: int,
 def running_statistics(train: np.ndarray, channel_axis: int, momentum: float | None,
                        conv: bn.Conventions, virtual_batch_size: int,
                        grouping: str = "strided", init_mean: float = 0.0,
-                       init_var: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                       init_var: float = 1.0,
+                       steps: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """Running mean and variance after each step (the ``running_*`` keys of :func:`sequence`),
-    without the normalized outputs."""
+    without the normalized outputs; ``steps``: each step's :func:`step_statistics` if known
+    (they depend on the estimator, not on the momentum)."""
     c = train.shape[1:][channel_axis]
     rm = np.full(c, init_mean, dtype=np.float64)
     rv = np.full(c, init_var, dtype=np.float64)
     rms, rvs = [], []
     for step, x in enumerate(train, start=1):
         if conv.stats_update_trigger != "never":
-            mean, var = step_statistics(x, channel_axis, virtual_batch_size, conv, grouping)
+            mean, var = steps[step - 1] if steps is not None else step_statistics(
+                x, channel_axis, virtual_batch_size, conv, grouping)
             rm = bn.update(rm, mean, momentum, step, conv.momentum_convention)
             if conv.running_variance_update != "not_updated":
                 rv = bn.update(rv, var, momentum, step, conv.momentum_convention)
