@@ -45,6 +45,7 @@ What the suite cannot attribute to Flax (``recipe_behaviours``):
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -156,6 +157,41 @@ class _FlaxBatchNorm(Implementation):
         raise NotImplementedError
 
 
+@functools.cache
+def _linen_functions(kwargs: tuple[tuple[str, Any], ...]) -> tuple[Any, ...]:
+    """The jitted functions of a linen training loop for one module configuration, built
+    once: a loop jits its step once, and rebuilding them per case re-traces every call."""
+    jax = _jax()
+    import flax.linen as nn
+
+    module = nn.BatchNorm(**dict(kwargs))
+
+    def init(x: Any) -> Any:
+        return module.init(jax.random.key(0), x, use_running_average=False)
+
+    def forward(params: Any, stats: Any, x: Any) -> tuple[Any, Any]:
+        y, updates = module.apply({"params": params, "batch_stats": stats}, x,
+                                  use_running_average=False, mutable=["batch_stats"])
+        return y.sum(), (y, updates["batch_stats"])
+
+    def train_step(params: Any, stats: Any, x: Any) -> tuple[Any, Any]:
+        (_, (y, new_stats)), _grads = jax.value_and_grad(forward, has_aux=True)(
+            params, stats, x)
+        return y, new_stats
+
+    def eval_step(params: Any, stats: Any, x: Any) -> Any:
+        return module.apply({"params": params, "batch_stats": stats}, x,
+                            use_running_average=True)
+
+    def frozen_step(params: Any, stats: Any, x: Any) -> Any:
+        """Stand-in for a frozen layer: the gradient is taken of the input, not the params."""
+        (_, (y, _)), _grad = jax.value_and_grad(
+            lambda x: forward(params, stats, x), has_aux=True)(x)
+        return y
+
+    return tuple(jax.jit(f) for f in (init, forward, train_step, eval_step, frozen_step))
+
+
 class LinenBatchNorm(_FlaxBatchNorm):
     """``flax.linen.BatchNorm`` through ``init`` / ``apply`` with ``batch_stats`` threaded."""
 
@@ -163,58 +199,59 @@ class LinenBatchNorm(_FlaxBatchNorm):
         return super().recipe_behaviours(case) | {"stats_update_trigger"}
 
     def _run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
-        jax = _jax()
-        import flax.linen as nn
-
-        module = nn.BatchNorm(**_bn_kwargs(case))
+        jnp = _jax().numpy
+        init, forward, step, infer, frozen_step = _linen_functions(
+            tuple(sorted(_bn_kwargs(case).items())))
         train = [_array(x, case) for x in inputs["train"]]
 
-        def fresh() -> dict[str, Any]:
-            variables = module.init(jax.random.key(0), train[0], use_running_average=False)
+        def fresh() -> tuple[dict[str, Any], Any]:
+            variables = init(train[0])
             params = dict(variables.get("params", {}))
             for name, key in (("scale", "gamma"), ("bias", "beta")):
                 if name in params:
-                    params[name] = jax.numpy.asarray(inputs[key], params[name].dtype)
-            return {"params": params, "batch_stats": variables["batch_stats"]}
+                    params[name] = jnp.asarray(inputs[key], params[name].dtype)
+            return params, variables["batch_stats"]
 
-        def forward(params: Any, stats: Any, x: Any) -> tuple[Any, Any]:
-            y, updates = module.apply({"params": params, "batch_stats": stats}, x,
-                                      use_running_average=False, mutable=["batch_stats"])
-            return y.sum(), (y, updates["batch_stats"])
-
-        def train_step(params: Any, stats: Any, x: Any) -> tuple[Any, Any, Any]:
-            (_, (y, new_stats)), grads = jax.value_and_grad(forward, has_aux=True)(
-                params, stats, x)
-            return y, new_stats, grads
-
-        def eval_step(params: Any, stats: Any, x: Any) -> Any:
-            return module.apply({"params": params, "batch_stats": stats}, x,
-                                use_running_average=True)
-
-        step, infer = jax.jit(train_step), jax.jit(eval_step)
-
-        variables = fresh()
-        params, stats = variables["params"], variables["batch_stats"]
+        params, stats = fresh()
         ys, rms, rvs = [], [], []
         for x in train:
-            y, stats, _ = step(params, stats, x)
+            y, stats = step(params, stats, x)
             ys.append(_np(y))
             rms.append(_np(stats["mean"]))
             rvs.append(_np(stats["var"]))
         out: Outputs = {"y_train": np.stack(ys), "running_mean": np.stack(rms),
                         "running_var": np.stack(rvs),
                         "y_eval": _np(infer(params, stats, _array(inputs["eval"], case)))}
-        probe = fresh()
-        _, after_forward = forward(probe["params"], probe["batch_stats"], train[0])[1]
-        out["mean_after_forward"] = _np(after_forward["mean"])
-        _, after_step, _ = step(probe["params"], probe["batch_stats"], train[0])
-        out["mean_after_backward"] = _np(after_step["mean"])
-        # Stand-in for a frozen layer: the step differentiates the input, not the params.
-        frozen = fresh()
-        y0 = jax.value_and_grad(lambda x: forward(frozen["params"], frozen["batch_stats"],
-                                                  x), has_aux=True)(train[0])[0][1][0]
-        out["frozen_train"] = _np(y0)
+        params, stats = fresh()
+        out["mean_after_forward"] = _np(forward(params, stats, train[0])[1][1]["mean"])
+        out["mean_after_backward"] = _np(step(params, stats, train[0])[1]["mean"])
+        out["frozen_train"] = _np(frozen_step(params, stats, train[0]))
         return out
+
+
+@functools.cache
+def _nnx_functions() -> tuple[Any, Any, Any, Any]:
+    """nnx's jitted train step, eval call, forward-only call and frozen stand-in, built once
+    (nnx.jit caches compilations by the module's graph and the input shapes; eager nnx
+    calls cost more than compiling them)."""
+    from flax import nnx
+
+    def loss(layer: Any, x: Any) -> tuple[Any, Any]:
+        y = layer(x)
+        return y.sum(), y
+
+    def train_step(layer: Any, x: Any) -> Any:
+        (_, y), _grads = nnx.value_and_grad(loss, has_aux=True)(layer, x)
+        return y
+
+    def call(layer: Any, x: Any) -> Any:
+        return layer(x)
+
+    def frozen_step(layer: Any, x: Any) -> Any:
+        """Stand-in for a frozen layer: the gradient is taken of the input only."""
+        return nnx.value_and_grad(loss, argnums=1, has_aux=True)(layer, x)[0][1]
+
+    return nnx.jit(train_step), nnx.jit(call), nnx.jit(call), nnx.jit(frozen_step)
 
 
 class NnxBatchNorm(_FlaxBatchNorm):
@@ -223,6 +260,7 @@ class NnxBatchNorm(_FlaxBatchNorm):
     def _run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
         from flax import nnx
 
+        step, infer, forward, frozen_step = _nnx_functions()
         train = [_array(x, case) for x in inputs["train"]]
 
         def fresh() -> Any:
@@ -234,38 +272,23 @@ class NnxBatchNorm(_FlaxBatchNorm):
             layer.train()
             return layer
 
-        def loss(layer: Any, x: Any) -> tuple[Any, Any]:
-            y = layer(x)
-            return y.sum(), y
-
-        def train_step(layer: Any, x: Any) -> tuple[Any, Any]:
-            (_, y), grads = nnx.value_and_grad(loss, has_aux=True)(layer, x)
-            return y, grads
-
-        step = nnx.jit(train_step)
-
         layer = fresh()
         ys, rms, rvs = [], [], []
         for x in train:
-            y, _ = step(layer, x)
-            ys.append(_np(y))
+            ys.append(_np(step(layer, x)))
             rms.append(_np(layer.mean[...]))
             rvs.append(_np(layer.var[...]))
         layer.eval()
         out: Outputs = {"y_train": np.stack(ys), "running_mean": np.stack(rms),
                         "running_var": np.stack(rvs),
-                        "y_eval": _np(nnx.jit(lambda m, x: m(x))(
-                            layer, _array(inputs["eval"], case)))}
+                        "y_eval": _np(infer(layer, _array(inputs["eval"], case)))}
         probe = fresh()
-        probe(train[0])  # a forward call, no gradient
+        forward(probe, train[0])  # a forward call in train mode, no gradient
         out["mean_after_forward"] = _np(probe.mean[...])
         probe = fresh()
         step(probe, train[0])  # one forward and its backward pass
         out["mean_after_backward"] = _np(probe.mean[...])
-        # Stand-in for a frozen layer: the gradient is taken with respect to the input only.
-        frozen = fresh()
-        y0 = nnx.value_and_grad(loss, argnums=1, has_aux=True)(frozen, train[0])[0][1]
-        out["frozen_train"] = _np(y0)
+        out["frozen_train"] = _np(frozen_step(fresh(), train[0]))
         return out
 
 
