@@ -24,8 +24,8 @@ every other case keeps the defaults (``param_dtype`` float32) and passes
 mixed-precision model (bfloat16 or float16 activations, float32 parameters) is built.
 float64 batch norm is its own row, ``name[float64]``: whatever the dtypes, Flax creates
 the running statistics in float32 (linen: ``jnp.float32 if force_float32_reductions``,
-flax/linen/normalization.py:358-373; nnx: ``nnx.BatchStat(jnp.zeros(feature_shape,
-jnp.float32))``, flax/nnx/nn/normalization.py:311-312), so a float64 model's running
+flax/linen/normalization.py:358-375; nnx: ``nnx.BatchStat(jnp.zeros(feature_shape,
+jnp.float32))``, flax/nnx/nn/normalization.py:311-313), so a float64 model's running
 statistics take another path (linen's first update multiplies the float32 initial
 values; nnx writes every update back into the float32 buffers), which the suite's
 convention space does not name. A row of its own keeps that path from blurring the

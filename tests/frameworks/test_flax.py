@@ -67,15 +67,19 @@ def test_every_implementation_runs_some_case(adapter: FlaxAdapter) -> None:
                                   and c.get("epsilon") == "default"], ids=lambda c: c.id)
 def test_float32_batchnorm_follows_weight_on_old_with_the_biased_variance(
         adapter: FlaxAdapter, name: str, case: Case) -> None:
-    """Measured, not assumed: the running statistics are m*old + (1-m)*batch, the running
-    variance the biased batch variance, on the defaults read from the signature."""
+    """The running statistics are m*old + (1-m)*batch and the running variance the biased
+    batch variance, with the defaults read from the installed signatures."""
     impl = _impl(adapter, name)
     inputs = inputs_for(case)
     out = impl.run(case, inputs)  # type: ignore[attr-defined]
     momentum = case.get("momentum")
+    defaults = {(c.implementation, c.behaviour): float(c.value) for c in adapter.documented()
+                if c.source.startswith("signature")}
     exp = bn.sequence(inputs["train"], inputs["eval"], case.channel_axis, inputs["gamma"],
-                      inputs["beta"], 0.99 if momentum == "default" else float(momentum),  # type: ignore[arg-type]
-                      1e-5,
+                      inputs["beta"],
+                      defaults[name, "momentum_default"] if momentum == "default"
+                      else float(momentum),  # type: ignore[arg-type]
+                      defaults[name, "epsilon_default"],
                       bn.Conventions(momentum_convention="weight_on_old",
                                      running_variance_update="biased"))
     for key in ("y_train", "running_mean", "running_var", "y_eval"):
