@@ -27,6 +27,8 @@ ENVIRONMENTS: tuple[Environment, ...] = (
     ),
     # MXNet 1.9.1 imports only with numpy < 1.24 (it uses the removed np.bool alias).
     Environment("mxnet", "3.11", ("mxnet==1.9.1", "numpy==1.23.5"), ("mxnet",)),
+    # JAX on CPU (the plain jax wheel with its CPU jaxlib); flax pulls optax and orbax.
+    Environment("flax", "3.11", ("jax==0.10.2", "jaxlib==0.10.2", "flax==0.12.8"), ("flax",)),
 )
 
 ENV_BY_NAME: dict[str, Environment] = {e.name: e for e in ENVIRONMENTS}
@@ -39,6 +41,7 @@ ADAPTERS: dict[str, str] = {
     "tf_keras": "conformance.adapters.tfkeras:TfKerasAdapter",
     "tensorflow": "conformance.adapters.tfops:TensorflowAdapter",
     "mxnet": "conformance.adapters.mxnet1:MxnetAdapter",
+    "flax": "conformance.adapters.flax_adapter:FlaxAdapter",
 }
 
 
