@@ -120,6 +120,9 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
               "precision in which batch statistics of float16 inputs are accumulated: "
               "float16 (a running sum in float16), or float32 (as accurate as a float32 "
               "accumulator; a pairwise float16 sum can be too, and is not told apart)"),
+    Behaviour("variance_computation", "batchnorm", ("two_pass", "one_pass"),
+              "batch variance as the mean of squared deviations (two_pass, or Welford) or as "
+              "E[x^2] - E[x]^2 (one_pass), told apart on badly conditioned inputs"),
     Behaviour("output_precision_half", "batchnorm", ("float32", "input_dtype"),
               "on float16/bfloat16 inputs: the normalized output computed in float32 and "
               "rounded once (float32), or rounded more than once, intermediate results "

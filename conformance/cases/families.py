@@ -71,14 +71,15 @@ def _bn(family_name: str, *, op: str = "batchnorm", rank: int = 4, batch: int = 
     return dataclasses.replace(case, informational=informational)
 
 
-def precision_band(case: Case, accumulate: str, sequential: bool = False) -> Tolerance:
+def precision_band(case: Case, accumulate: str | None = None, sequential: bool = False,
+                   one_pass: bool = False) -> Tolerance:
     """The case's tolerance had its statistics been accumulated in ``accumulate`` (by a
-    running sum when ``sequential``): the band of a narrower accumulator."""
-    return _bn_tolerance(case.param_dict(), case.seed, accumulate, sequential)
+    running sum when ``sequential``; its variance in one pass when ``one_pass``)."""
+    return _bn_tolerance(case.param_dict(), case.seed, accumulate, sequential, one_pass)
 
 
 def _bn_tolerance(params: dict[str, Param], seed: int, accumulate: str | None = None,
-                  sequential: bool = False) -> Tolerance:
+                  sequential: bool = False, one_pass: bool = False) -> Tolerance:
     """Per-channel tolerance of a batch-norm or centering case, from its own draws."""
     shape, layout = params["shape"], str(params["channel_axis"])
     assert isinstance(shape, tuple)
@@ -92,7 +93,8 @@ def _bn_tolerance(params: dict[str, Param], seed: int, accumulate: str | None = 
                              variance_normalized=params.get("flags") != "mean_only",
                              initial_weight=initial_weight(
                                  params["momentum"], int(params["steps"])),  # type: ignore[arg-type]
-                             accumulate=accumulate, sequential=sequential)
+                             accumulate=accumulate, sequential=sequential,
+                             one_pass=one_pass)
 
 
 @family

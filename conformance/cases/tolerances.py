@@ -85,11 +85,12 @@ def smallest_epsilon(epsilon: float | str) -> float:
 def channel_tolerance(dtype: str, n: int, means: npt.ArrayLike, stds: npt.ArrayLike,
                       epsilon: float, *, variance_normalized: bool = True,
                       initial_weight: float = 1.0, accumulate: str | None = None,
-                      sequential: bool = False) -> Tolerance:
+                      sequential: bool = False, one_pass: bool = False) -> Tolerance:
     """Per-channel bounds of each output group, and their worst case as ``rtol``/``atol``.
 
     ``accumulate`` overrides the accumulator's dtype and ``sequential`` the growth (n for a
-    running sum): the bands in which ``stats_precision_*`` places a narrower accumulator."""
+    running sum): the bands in which ``stats_precision_*`` places a narrower accumulator;
+    ``one_pass``: the band of a variance computed as E[x^2] - E[x]^2."""
     u = unit_roundoff(accumulate or accumulation_dtype(dtype))
     half = dtype in HALF_DTYPES
     uo = unit_roundoff(dtype) if half else 0.0
@@ -98,7 +99,8 @@ def channel_tolerance(dtype: str, n: int, means: npt.ArrayLike, stds: npt.ArrayL
     sigma = np.asarray(stds, dtype=np.float64)
     # The terms summed are ~|mu| + sigma in size (Z_MAX bounds one element, not a sum).
     d_mean = u * g * (mu + sigma)
-    d_var = u * g * sigma**2 + d_mean**2
+    # A one-pass variance, E[x^2] - E[x]^2, cancels two sums of size mu^2 + sigma^2.
+    d_var = (2 * u * g * (mu**2 + sigma**2) if one_pass else u * g * sigma**2) + d_mean**2
     s2 = sigma**2 + epsilon
     with np.errstate(divide="ignore", invalid="ignore"):
         if variance_normalized:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from conformance.adapters.documented import format_number
-from conformance.cases.families import precision_band
+from conformance.cases.families import channel_draws, precision_band
 from conformance.cases.model import Tolerance, epsilon_of, unit_roundoff
 from conformance.cases.tolerances import (
     BETA_MAX,
@@ -158,30 +158,78 @@ def epsilon_floor(readings: Sequence[EpsilonReading]) -> tuple[Finding, float | 
                    note=f"solved for: epsilon below {format_number(floor)} is raised to it"), floor
 
 
+# |mean| / std from which a case is badly conditioned: there a one-pass variance
+# (E[x^2] - E[x]^2) loses digits that a two-pass one keeps; below it the two agree.
+ILL_CONDITIONED = 10.0
+
+
+def channel_conditions(e: Evidence) -> np.ndarray:
+    """Each channel's |mean| / std, from the case's own draws (a near-constant channel with
+    a mean of 1 is as badly conditioned as a mean of 1e3 with a spread of 1)."""
+    c = e.case
+    means, stds = channel_draws(np.random.default_rng(c.seed), c.channels,
+                                float(c.get("offset", 0.0) or 0.0),  # type: ignore[arg-type]
+                                float(c.get("spread", 1.0) or 1.0),  # type: ignore[arg-type]
+                                str(c.get("special", "none")), c.get("tiny_mean"))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(stds > 0, np.abs(means) / np.where(stds > 0, stds, 1.0), 0.0)
+
+
+def condition(e: Evidence) -> float:
+    """The worst channel's |mean| / std."""
+    return float(channel_conditions(e).max())
+
+
 def _classify(ev: Sequence[Evidence], dtypes: tuple[str, ...], conv: bn.Conventions,
               eps_default: float | None, fine: Callable[[Evidence], Tolerance],
-              coarse: Callable[[Evidence], Tolerance]
+              coarse: Callable[[Evidence], Tolerance], ill_conditioned: bool = False
               ) -> tuple[list[str], list[str], list[str]]:
-    """Cases of ``dtypes`` whose first training output lies within the ``fine`` band, only
-    within the ``coarse`` one, or outside both (the oracle under the row's conventions)."""
+    """Cases of ``dtypes`` whose training outputs lie within the ``fine`` band, only within
+    the ``coarse`` one, or outside both (the oracle under the row's conventions).
+
+    With ``ill_conditioned``, only cases with a badly conditioned channel, whole; else the
+    well-conditioned channels of every case: so the precision of the sums and the variance
+    formula are each judged where the other is silent."""
     wide: list[str] = []
     narrow: list[str] = []
     outside: list[str] = []
     for e in ev:
         if e.case.dtype not in dtypes or "y_train" not in e.outputs or is_special(e) or (
-                e.case.get("epsilon") == "default" and eps_default is None):
+                e.case.get("epsilon") == "default" and eps_default is None) or (
+                e.case.informational):
+            continue  # (an informational case's bound is too loose to decide anything)
+        ratios = channel_conditions(e)
+        bad = ratios >= ILL_CONDITIONED
+        if ill_conditioned != bool(bad.any()) and (ill_conditioned or bad.all()):
             continue
+        keep = None if ill_conditioned else np.flatnonzero(~bad)
         eps = epsilon_of(e.case, eps_default or 0.0)
-        exp = bn.training_output(e.inputs["train"][0], e.case.channel_axis, eps,
-                                 e.inputs["gamma"], e.inputs["beta"], conv)
-        got = e.outputs["y_train"][0]
-        if compare(got, exp, fine(e)).passed:
+        # Every training step: a formula's error may show only once statistics drift.
+        exp = np.stack([bn.training_output(x, e.case.channel_axis, eps, e.inputs["gamma"],
+                                           e.inputs["beta"], conv) for x in e.inputs["train"]])
+        got = np.asarray(e.outputs["y_train"], dtype=np.float64)
+        axis = e.case.channel_axis + 1
+        if keep is not None and keep.size < ratios.size:
+            got, exp = np.take(got, keep, axis=axis), np.take(exp, keep, axis=axis)
+        if compare(got, exp, _channels(fine(e), axis, keep)).passed:
             wide.append(e.case.id)
-        elif compare(got, exp, coarse(e)).passed:
+        elif compare(got, exp, _channels(coarse(e), axis, keep)).passed:
             narrow.append(e.case.id)
         else:
             outside.append(e.case.id)
     return wide, narrow, outside
+
+
+def _channels(tol: Tolerance, axis: int, keep: np.ndarray | None) -> Tolerance:
+    """``tol`` restricted to the channels ``keep`` (per-channel bounds vary along ``axis``)."""
+    if keep is None:
+        return tol
+
+    def take(v: object) -> np.ndarray:
+        a = np.asarray(v, dtype=np.float64)
+        return np.take(a, keep, axis=axis) if a.ndim > axis and a.shape[axis] > 1 else a
+
+    return Tolerance(take(tol.rtol), take(tol.atol))
 
 
 def _banded(behaviour: str, dtypes: tuple[str, ...], bands: tuple[list[str], ...],
@@ -226,6 +274,23 @@ def stats_precision(ev: Sequence[Evidence], dtypes: tuple[str, ...], behaviour: 
 # fraction (20-60 % measured). Between the two, nothing is claimed.
 ONCE_ROUNDED_MAX = 0.01
 STEPWISE_MIN = 0.10
+
+
+def variance_computation(ev: Sequence[Evidence], conv: bn.Conventions,
+                         eps_default: float | None) -> Finding:
+    """Two-pass (or Welford) batch variance, or one-pass E[x^2] - E[x]^2: told apart on
+    badly conditioned cases, where the one-pass formula cancels digits away."""
+    dtypes = ("float32", "float64")
+    bands = _classify(ev, dtypes, conv, eps_default, _case_band, one_pass_band,
+                      ill_conditioned=True)
+    return _banded("variance_computation", dtypes, bands, "two_pass", "one_pass",
+                   "a variance computed")
+
+
+def one_pass_band(e: Evidence, key: str = "y_train") -> Tolerance:
+    """The case's bound had its variance been computed in one pass."""
+    band = precision_band(e.case, one_pass=True)
+    return tolerance_for(dataclasses.replace(e.case, tolerance=band), key)
 
 
 def output_precision(ev: Sequence[Evidence], conv: bn.Conventions,

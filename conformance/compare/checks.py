@@ -19,7 +19,13 @@ import numpy as np
 from conformance.cases.model import Case, epsilon_of, momentum_of
 from conformance.cases.tolerances import tolerance_for
 from conformance.compare import special
-from conformance.compare.bn_probes import narrow_band, stepwise_band
+from conformance.compare.bn_probes import (
+    ILL_CONDITIONED,
+    condition,
+    narrow_band,
+    one_pass_band,
+    stepwise_band,
+)
 from conformance.compare.errors import compare
 from conformance.compare.evidence import Evidence, MomentCache, tolerance
 from conformance.compare.infer_dropout import MaskShape, mask_checks, rate_of
@@ -192,6 +198,8 @@ def _cause(e: Evidence, key: str, reference: Mapping[str, str], measured: Mappin
     stats = _STATS_PRECISION.get(e.case.dtype)
     if stats and measured.get(stats[0]) == stats[1]:
         tol, named = narrow_band(e, key), [*named, stats[0]]
+    if measured.get("variance_computation") == "one_pass" and condition(e) >= ILL_CONDITIONED:
+        tol, named = one_pass_band(e, key), [*named, "variance_computation"]
 
     def reproduces(values: Mapping[str, str]) -> bool:
         exp = _expected(e, make(values), moments)

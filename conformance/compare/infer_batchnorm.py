@@ -130,6 +130,7 @@ def infer_batchnorm(ev: Sequence[Evidence], failed: Mapping[str, tuple[str, str]
         findings.append(probes.stats_precision(normal, dtypes, behaviour, conv,
                                                inf.epsilon_default))
     findings.append(probes.output_precision(normal, conv, inf.epsilon_default))
+    findings.append(probes.variance_computation(normal, conv, inf.epsilon_default))
     return findings
 
 
