@@ -27,6 +27,14 @@ ENVIRONMENTS: tuple[Environment, ...] = (
     ),
     # MXNet 1.9.1 imports only with numpy < 1.24 (it uses the removed np.bool alias).
     Environment("mxnet", "3.11", ("mxnet==1.9.1", "numpy==1.23.5"), ("mxnet",)),
+    # torch (CPU) and onnxscript serve the torch.onnx.export rows: torch 2.13's default
+    # exporter (dynamo=True) imports onnxscript. ml_dtypes feeds bfloat16 arrays.
+    Environment(
+        "onnx", "3.11",
+        ("onnx==1.23.2", "onnxruntime==1.32.0", "torch==2.13.0", "onnxscript==0.7.2",
+         "ml_dtypes==0.6.0"),
+        ("onnxruntime",),
+    ),
 )
 
 ENV_BY_NAME: dict[str, Environment] = {e.name: e for e in ENVIRONMENTS}
@@ -39,6 +47,7 @@ ADAPTERS: dict[str, str] = {
     "tf_keras": "conformance.adapters.tfkeras:TfKerasAdapter",
     "tensorflow": "conformance.adapters.tfops:TensorflowAdapter",
     "mxnet": "conformance.adapters.mxnet1:MxnetAdapter",
+    "onnxruntime": "conformance.adapters.onnxrt:OnnxRuntimeAdapter",
 }
 
 
