@@ -198,3 +198,27 @@ def test_dynamo_export_of_a_training_batchnorm_drops_training_mode() -> None:
     assert bn_mode(dynamo) == 0
     assert any(n.op_type == "Dropout" for n in dynamo.graph.node)
     assert bn_mode(_export(model, x, True, False)) == 1
+
+
+def test_opset9_saved_var_output_is_an_inverse_standard_deviation() -> None:
+    """Not a behaviour the suite's outputs read, recorded here: the opset-9 schema names
+    output 4 'saved_var: Saved variance used during training', but ONNX Runtime 1.32
+    writes 1 / sqrt(var + epsilon) there (its batch_norm.h: 'with opset <= 9 we will be
+    outputting saved_inv_std_dev instead of saved_var'). When this fails, ORT changed."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    names = ["y", "rm", "rv", "sm", "sv"]
+    node = helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], names)
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info(n, TensorProto.DOUBLE, None) for n in "xsbmv"],
+        [helper.make_tensor_value_info(n, TensorProto.DOUBLE, None) for n in names])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)])
+    model.ir_version = 8
+    x = np.random.default_rng(0).standard_normal((4, 3, 2, 2)) * 2 + 1
+    feeds = {"x": x, "s": np.ones(3), "b": np.zeros(3), "m": np.zeros(3), "v": np.ones(3)}
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    saved_var = sess.run(None, feeds)[4]
+    _, var, _ = bn.batch_moments(x, 1)
+    eps = float(np.float32(1e-5))
+    np.testing.assert_allclose(saved_var, 1 / np.sqrt(var + eps), rtol=1e-12)
