@@ -475,7 +475,10 @@ class OnnxRuntimeAdapter(Adapter):
         return claims + verified_claims("onnxruntime", schema_resolver)
 
     def seed(self, seed: int) -> None:
+        """The one-node Dropout gets the seed as its attribute; exported Dropout nodes carry
+        none, so ORT's default generator is seeded too (reruns draw the same masks)."""
         self.case_seed = seed
+        _ort().set_seed(seed)
         _torch().manual_seed(seed)
 
     def environment(self) -> dict[str, str]:
