@@ -29,6 +29,14 @@ ENVIRONMENTS: tuple[Environment, ...] = (
     Environment("mxnet", "3.11", ("mxnet==1.9.1", "numpy==1.23.5"), ("mxnet",)),
     # JAX on CPU (the plain jax wheel with its CPU jaxlib); flax pulls optax and orbax.
     Environment("flax", "3.11", ("jax==0.10.2", "jaxlib==0.10.2", "flax==0.12.8"), ("flax",)),
+    # torch (CPU) and onnxscript serve the torch.onnx.export rows: torch 2.13's default
+    # exporter (dynamo=True) imports onnxscript. ml_dtypes feeds bfloat16 arrays.
+    Environment(
+        "onnx", "3.11",
+        ("onnx==1.23.2", "onnxruntime==1.32.0", "torch==2.13.0", "onnxscript==0.7.2",
+         "ml_dtypes==0.6.0"),
+        ("onnxruntime",),
+    ),
 )
 
 ENV_BY_NAME: dict[str, Environment] = {e.name: e for e in ENVIRONMENTS}
@@ -42,6 +50,7 @@ ADAPTERS: dict[str, str] = {
     "tensorflow": "conformance.adapters.tfops:TensorflowAdapter",
     "mxnet": "conformance.adapters.mxnet1:MxnetAdapter",
     "flax": "conformance.adapters.flax_adapter:FlaxAdapter",
+    "onnxruntime": "conformance.adapters.onnxrt:OnnxRuntimeAdapter",
 }
 
 

@@ -137,8 +137,9 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
               "whether the rate argument is the probability to drop or to keep"),
     Behaviour("training_scale", "dropout", ("inverse_keep", "none"),
               "factor applied to kept elements in training"),
-    Behaviour("scale_precision", "dropout", ("as_given", "float32"),
-              "on float64 inputs: the factor 1/(1-rate) computed in float64 or in float32"),
+    Behaviour("scale_precision", "dropout", ("as_given", "float32", "float32_rate"),
+              "on float64 inputs: the factor 1/(1-rate) computed in float64 or in float32, "
+              "or in float64 from the rate rounded to float32 (a float32 ratio tensor)"),
     Behaviour("inference_output", "dropout", ("identity", "scaled_by_keep", "dropout_applied"),
               "output in inference mode (dropout_applied: elements are still dropped)"),
     Behaviour("rate_zero", "dropout", WHAT_HAPPENS, "training-mode output at rate 0"),

@@ -100,3 +100,14 @@ def test_output_precision_tells_one_rounding_from_many() -> None:
     assert once.actual == "float32", once.note
     many = probes.output_precision(_half_evidence(True), bn.Conventions(), 1e-3)
     assert many.actual == "input_dtype", many.note
+
+
+def test_an_epsilon_rounded_to_float32_is_as_given_not_lowered() -> None:
+    """A float32 epsilon attribute (ONNX Runtime) on float64 data: the solved epsilon sits
+    just below the given one; that is epsilon_precision's finding, not a lowered floor."""
+    given = 1e-8
+    reading = probes.EpsilonReading("c", given, float(np.float32(given)), 1e-20)
+    assert given - reading.effective > 3 * reading.noise  # would read as "lowered"
+    assert probes.epsilon_floor([reading])[0].actual == "as_given"
+    lowered = probes.EpsilonReading("c", given, 0.5 * given, 1e-20)
+    assert probes.epsilon_floor([lowered])[0].actual == "inconclusive"

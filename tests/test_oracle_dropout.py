@@ -66,3 +66,13 @@ def test_scale_in_float32() -> None:
     np.testing.assert_array_equal(do.training_output(x, kept, 0.3, "inverse_keep"), x / 0.7)
     with pytest.raises(ValueError, match="precision"):
         do.training_output(x, kept, 0.3, "inverse_keep", scale_precision="float16")
+
+
+def test_scale_from_a_float32_rate() -> None:
+    """ONNX Dropout's ratio is a float32 tensor; the factor is formed from it in float64."""
+    x, kept = np.array([1.0, 2.0]), np.array([True, True])
+    factor = 1.0 / (1.0 - float(np.float32(0.3)))
+    assert factor not in (1 / 0.7, float(np.float32(1.0) / (np.float32(1.0) - np.float32(0.3))))
+    np.testing.assert_array_equal(
+        do.training_output(x, kept, 0.3, "inverse_keep", scale_precision="float32_rate"),
+        x * factor)

@@ -118,6 +118,12 @@ def epsilon_default(readings: Sequence[EpsilonReading], placement: str) -> Findi
                    note=note, exact=value)
 
 
+def _given_forms(r: EpsilonReading) -> tuple[float, float]:
+    """The given epsilon as passed and as a float32 attribute holds it."""
+    g = r.given or 0.0
+    return g, float(np.float32(g))
+
+
 def epsilon_floor(readings: Sequence[EpsilonReading]) -> tuple[Finding, float | None]:
     """``epsilon_effective``: as given, or raised to a floor, solved for (never picked from
     a list). Returns the finding and the measured floor (None when there is none)."""
@@ -125,8 +131,10 @@ def epsilon_floor(readings: Sequence[EpsilonReading]) -> tuple[Finding, float | 
     if not given:
         return Finding("epsilon_effective", "not_measured",
                        note="no explicit-epsilon probe on a low-variance channel"), None
-    raised = [r for r in given if r.effective - (r.given or 0.0) > 3 * r.noise]
-    lowered = [r for r in given if (r.given or 0.0) - r.effective > 3 * r.noise]
+    # Epsilon rounded to float32 (a float32 attribute: ONNX Runtime) is neither raised nor
+    # lowered: its precision is epsilon_precision's to report, not a floor.
+    raised = [r for r in given if r.effective - max(_given_forms(r)) > 3 * r.noise]
+    lowered = [r for r in given if min(_given_forms(r)) - r.effective > 3 * r.noise]
     if lowered:
         return Finding("epsilon_effective", "inconclusive", [r.case_id for r in lowered][:6],
                        note="the output implies a smaller epsilon than given: "

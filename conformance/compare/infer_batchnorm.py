@@ -79,7 +79,9 @@ def infer_batchnorm(ev: Sequence[Evidence], failed: Mapping[str, tuple[str, str]
         normal, str(f["epsilon_placement"]), bool(f["gamma_applied"]),
         str(f["normalize_variance"])) for f in grid(FORMULA)}
     floors = {k: probes.epsilon_floor(r) for k, r in readings.items()}
-    first = inf.fit_training(_candidates(floors, ("as_given",)), explicit_only=True)
+    # Both epsilon precisions: a kernel that keeps epsilon as a float32 attribute (ONNX
+    # Runtime) applies float32(eps) to float64 inputs, and no as-given formula fits it.
+    first = inf.fit_training(_candidates(floors, bn.EPSILON_PRECISIONS), explicit_only=True)
     formula = _best(first)
     placement = str(formula.get("epsilon_placement", "inside_sqrt"))
     effective, floor = floors.get(_formula_key(formula), (Finding(

@@ -21,7 +21,9 @@ def drop_probability(rate: float, semantics: str) -> float:
     return rate if semantics == "drop_probability" else 1.0 - rate
 
 
-SCALE_PRECISIONS = ("as_given", "float32")
+# "float32_rate": the rate arrives as a float32 tensor (ONNX Dropout's ``ratio`` input) and
+# the factor is formed from it in the data's precision: 1 / (1 - float32(p)).
+SCALE_PRECISIONS = ("as_given", "float32", "float32_rate")
 
 
 def training_output(x: np.ndarray, kept: np.ndarray, rate: float, scale: str,
@@ -42,6 +44,8 @@ def training_output(x: np.ndarray, kept: np.ndarray, rate: float, scale: str,
         if scale_precision == "float32" and p < 1.0:
             one = np.float32(1.0)
             factor = float(one / (one - np.float32(p)))
+        elif scale_precision == "float32_rate" and p < 1.0:
+            factor = 1.0 / (1.0 - float(np.float32(p)))
     return np.where(kept, x * factor, 0.0)
 
 
