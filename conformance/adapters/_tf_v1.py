@@ -9,8 +9,10 @@ their train op. Two rows show both sides of that classic pitfall:
 * ``[without_update_ops]``: the same train op without them; the moving
   statistics then never change (the ``never`` update trigger).
 
-One graph and ``Session`` serve every case with the same signature (see
-``V1LayersBatchNorm._graph``): building the graph costs far more than running it.
+Building the graph costs far more than running it, and almost every case has a
+signature of its own (momentum and epsilon are baked into the graph), so one
+graph and ``Session`` serve both rows of a case: each row's train op is added to
+it on first use, and the other row's is never run (see ``_graph``).
 
 A training step is ``sess.run([y, train_op])`` with a gradient-descent
 optimizer at learning rate 0 (gamma and beta stay put). ``mean_after_forward``
@@ -84,12 +86,18 @@ def _layer_kwargs(case: Case) -> dict[str, Any]:
 
 
 class _GraphBN:
-    """One graph: the training branch, the inference branch and a frozen copy."""
+    """One graph: the training branch, the inference branch and a frozen copy.
 
-    def __init__(self, tf: Any, case: Case, with_update_ops: bool) -> None:
+    The train op, with or without the ``UPDATE_OPS``, is built on first use
+    (:meth:`train_op`), so the graph serves both rows; running one never runs
+    the other's ops.
+    """
+
+    def __init__(self, tf: Any, case: Case) -> None:
         v1 = tf.compat.v1
         layers = v1_layers(tf)
         kwargs = _layer_kwargs(case)
+        self._tf = tf
         self.graph = tf.Graph()
         with self.graph.as_default(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "`tf.layers...` is deprecated" UserWarnings
@@ -98,40 +106,48 @@ class _GraphBN:
                                                          **kwargs)
             self.y_eval = layers.batch_normalization(self.x, training=False, name="bn",
                                                         reuse=True, **kwargs)
-            update_ops = v1.get_collection(v1.GraphKeys.UPDATE_OPS)
+            self._update_ops = v1.get_collection(v1.GraphKeys.UPDATE_OPS)
             self.frozen = layers.batch_normalization(self.x, training=True, trainable=False,
                                                         name="bn_frozen", **kwargs)
-            loss = tf.reduce_sum(self.y_train)
-            variables = v1.trainable_variables()
-            optimizer = v1.train.GradientDescentOptimizer(learning_rate=0.0)
-
-            def train_op() -> Any:
-                ops = [*v1.gradients(loss, [self.x])]
-                if variables:
-                    ops.append(optimizer.minimize(loss, var_list=variables))
-                return tf.group(*ops)
-
-            if with_update_ops:
-                with tf.control_dependencies(update_ops):
-                    self.train_op = train_op()
-            else:
-                self.train_op = train_op()
+            self._loss = tf.reduce_sum(self.y_train)
+            self._variables = v1.trainable_variables()
             self.vars = {v.op.name: v for v in v1.global_variables()}
             self.init = v1.global_variables_initializer()
-            self.assign = {}
+            self._placeholders: list[Any] = []
+            assigns: list[Any] = []
             for name in ("bn/gamma", "bn/beta", "bn_frozen/gamma", "bn_frozen/beta"):
                 if name in self.vars:
                     ph = v1.placeholder(self.vars[name].dtype.base_dtype, shape=(case.channels,))
-                    self.assign[name] = (ph, self.vars[name].assign(ph))
+                    self._placeholders.append((name.rsplit("/", 1)[1], ph))
+                    assigns.append(self.vars[name].assign(ph))
+            self._assign = tf.group(*assigns)
             self.fused = any(op.type.startswith("FusedBatchNorm")
                              for op in self.graph.get_operations())
+        self._train_ops: dict[bool, Any] = {}
         self.sess = v1.Session(graph=self.graph)
 
+    def train_op(self, with_update_ops: bool) -> Any:
+        """Gradient descent (learning rate 0) on the loss, under ``control_dependencies(
+        update_ops)`` when ``with_update_ops``, as the docstring asks, else without."""
+        if with_update_ops not in self._train_ops:
+            tf, v1 = self._tf, self._tf.compat.v1
+            with self.graph.as_default(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                deps = self._update_ops if with_update_ops else []
+                with tf.control_dependencies(deps):
+                    ops = [*v1.gradients(self._loss, [self.x])]
+                    if self._variables:
+                        optimizer = v1.train.GradientDescentOptimizer(learning_rate=0.0)
+                        ops.append(optimizer.minimize(self._loss, var_list=self._variables))
+                    self._train_ops[with_update_ops] = tf.group(*ops)
+        return self._train_ops[with_update_ops]
+
     def reset(self, inputs: Mapping[str, np.ndarray]) -> None:
+        """Variables back to their initial values, then the case's gamma and beta."""
         self.sess.run(self.init)
-        for name, (ph, op) in self.assign.items():
-            value = inputs[name.rsplit("/", 1)[1]]
-            self.sess.run(op, {ph: value.astype(ph.dtype.as_numpy_dtype)})
+        if self._placeholders:
+            self.sess.run(self._assign, {ph: inputs[name].astype(ph.dtype.as_numpy_dtype)
+                                         for name, ph in self._placeholders})
 
     def stats(self) -> tuple[np.ndarray, np.ndarray]:
         mean, var = self.sess.run([self.vars["bn/moving_mean"], self.vars["bn/moving_variance"]])
@@ -139,6 +155,26 @@ class _GraphBN:
 
     def close(self) -> None:
         self.sess.close()
+
+
+# The graph of the case being run, shared by both rows (they run one after the other
+# on each case); replaced, and its session closed, when the next case needs another.
+_current: dict[tuple[Any, ...], _GraphBN] = {}
+
+
+def _graph(case: Case) -> _GraphBN:
+    """The case's graph and session; everything the graph bakes in (shape, dtype, axis,
+    momentum, epsilon, flags) is in the key, and ``reset`` re-initializes the variables
+    per run, so a reused graph starts from the same state as a new one."""
+    import tensorflow as tf
+
+    key = (case.shape, case.dtype, tuple(sorted(_layer_kwargs(case).items())))
+    if key not in _current:
+        for old in _current.values():
+            old.close()
+        _current.clear()
+        _current[key] = _GraphBN(tf, case)
+    return _current[key]
 
 
 class V1LayersBatchNorm(Implementation):
@@ -149,7 +185,6 @@ class V1LayersBatchNorm(Implementation):
         mode = "with_update_ops" if with_update_ops else "without_update_ops"
         super().__init__(f"{V1_BN}[{mode}]", op)
         self.with_update_ops = with_update_ops
-        self._graphs: dict[tuple[Any, ...], _GraphBN] = {}
 
     def demonstration(self, case: Case) -> str:
         if self.with_update_ops:
@@ -172,29 +207,16 @@ class V1LayersBatchNorm(Implementation):
             return "batch_normalization always divides by the standard deviation"
         return None
 
-    def _graph(self, case: Case) -> _GraphBN:
-        """The case's graph and session, built once per signature and reused.
-
-        Everything the graph bakes in (shape, dtype, axis, momentum, epsilon, flags)
-        is in the key; ``reset`` re-initializes the variables per case, so a reused
-        graph starts from the same state as a new one.
-        """
-        import tensorflow as tf
-
-        key = (case.shape, case.dtype, tuple(sorted(_layer_kwargs(case).items())))
-        if key not in self._graphs:
-            self._graphs[key] = _GraphBN(tf, case, self.with_update_ops)
-        return self._graphs[key]
-
     def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
-        g = self._graph(case)
+        g = _graph(case)
         if g.fused != takes_fused_path(case):
             raise RuntimeError(f"row says fused={takes_fused_path(case)}, graph has "
                                f"fused={g.fused}: update takes_fused_path()")
+        train_op = g.train_op(self.with_update_ops)
         g.reset(inputs)
         ys, rms, rvs = [], [], []
         for x in inputs["train"]:
-            y, _ = g.sess.run([g.y_train, g.train_op], {g.x: x})
+            y, _ = g.sess.run([g.y_train, train_op], {g.x: x})
             ys.append(np.asarray(y))
             rm, rv = g.stats()
             rms.append(rm)
@@ -207,6 +229,6 @@ class V1LayersBatchNorm(Implementation):
         out["frozen_train"] = np.asarray(g.sess.run(g.frozen, {g.x: x0}))
         g.sess.run(g.y_train, {g.x: x0})
         out["mean_after_forward"] = g.stats()[0]
-        g.sess.run(g.train_op, {g.x: x0})
+        g.sess.run(train_op, {g.x: x0})
         out["mean_after_backward"] = g.stats()[0]
         return out
