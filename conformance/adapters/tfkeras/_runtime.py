@@ -48,3 +48,19 @@ def to_np(t: Any) -> np.ndarray:
 def channel_vector(variable: Any) -> np.ndarray:
     """A per-channel variable as (C,): ghost batch norm keeps them as (1, 1, C) and the like."""
     return to_np(variable).reshape(-1).copy()
+
+
+class Snapshot:
+    """The values of a built layer's variables, to put it back in that state.
+
+    A direct-call row's probes need a layer in its fresh state; restoring the
+    variables of the row's own layer gives exactly that state, and costs far
+    less than constructing and building a new layer (variable creation dominates).
+    """
+
+    def __init__(self, layer: Any) -> None:
+        self._pairs = [(v, v.numpy()) for v in layer.variables]
+
+    def restore(self) -> None:
+        for variable, value in self._pairs:
+            variable.assign(value)
