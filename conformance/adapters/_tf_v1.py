@@ -14,10 +14,14 @@ signature of its own (momentum and epsilon are baked into the graph), so one
 graph and ``Session`` serve both rows of a case: each row's train op is added to
 it on first use, and the other row's is never run (see ``_graph``).
 
-A training step is ``sess.run([y, train_op])`` with a gradient-descent
-optimizer at learning rate 0 (gamma and beta stay put). ``mean_after_forward``
-is read after running ``y`` alone, ``mean_after_backward`` after running the
-train op. With ``TF_USE_LEGACY_KERAS=1`` the function comes from ``tf_keras``
+Gamma and beta come in through ``gamma_initializer`` and ``beta_initializer``,
+so ``global_variables_initializer`` alone resets the graph for a run. A training
+step is ``sess.run([y, train_op])`` with a gradient-descent optimizer at
+learning rate 0 (gamma and beta stay put). ``mean_after_forward`` is read after
+running ``y`` alone (in the same ``run`` as the frozen copy's output, which
+touches other variables), ``mean_after_backward`` after a training step. Each
+distinct set of fetches costs the session a new executor, so the probes reuse
+the training loop's. With ``TF_USE_LEGACY_KERAS=1`` the function comes from ``tf_keras``
 (tf_keras/src/legacy_tf_layers/normalization.py); it takes the fused kernel for
 rank 4 and 5 input in float16/float32 (tf_keras/src/layers/normalization/
 batch_normalization.py, ``_raise_if_fused_cannot_be_used`` and ``build``),
@@ -93,10 +97,12 @@ class _GraphBN:
     the other's ops.
     """
 
-    def __init__(self, tf: Any, case: Case) -> None:
+    def __init__(self, tf: Any, case: Case, inputs: Mapping[str, np.ndarray]) -> None:
         v1 = tf.compat.v1
         layers = v1_layers(tf)
-        kwargs = _layer_kwargs(case)
+        kwargs = {**_layer_kwargs(case),
+                  "gamma_initializer": v1.constant_initializer(inputs["gamma"]),
+                  "beta_initializer": v1.constant_initializer(inputs["beta"])}
         self._tf = tf
         self.graph = tf.Graph()
         with self.graph.as_default(), warnings.catch_warnings():
@@ -113,14 +119,6 @@ class _GraphBN:
             self._variables = v1.trainable_variables()
             self.vars = {v.op.name: v for v in v1.global_variables()}
             self.init = v1.global_variables_initializer()
-            self._placeholders: list[Any] = []
-            assigns: list[Any] = []
-            for name in ("bn/gamma", "bn/beta", "bn_frozen/gamma", "bn_frozen/beta"):
-                if name in self.vars:
-                    ph = v1.placeholder(self.vars[name].dtype.base_dtype, shape=(case.channels,))
-                    self._placeholders.append((name.rsplit("/", 1)[1], ph))
-                    assigns.append(self.vars[name].assign(ph))
-            self._assign = tf.group(*assigns)
             self.fused = any(op.type.startswith("FusedBatchNorm")
                              for op in self.graph.get_operations())
         self._train_ops: dict[bool, Any] = {}
@@ -142,12 +140,9 @@ class _GraphBN:
                     self._train_ops[with_update_ops] = tf.group(*ops)
         return self._train_ops[with_update_ops]
 
-    def reset(self, inputs: Mapping[str, np.ndarray]) -> None:
-        """Variables back to their initial values, then the case's gamma and beta."""
+    def reset(self) -> None:
+        """Every variable back to its initial value (gamma and beta: the case's)."""
         self.sess.run(self.init)
-        if self._placeholders:
-            self.sess.run(self._assign, {ph: inputs[name].astype(ph.dtype.as_numpy_dtype)
-                                         for name, ph in self._placeholders})
 
     def stats(self) -> tuple[np.ndarray, np.ndarray]:
         mean, var = self.sess.run([self.vars["bn/moving_mean"], self.vars["bn/moving_variance"]])
@@ -162,18 +157,20 @@ class _GraphBN:
 _current: dict[tuple[Any, ...], _GraphBN] = {}
 
 
-def _graph(case: Case) -> _GraphBN:
+def _graph(case: Case, inputs: Mapping[str, np.ndarray]) -> _GraphBN:
     """The case's graph and session; everything the graph bakes in (shape, dtype, axis,
-    momentum, epsilon, flags) is in the key, and ``reset`` re-initializes the variables
-    per run, so a reused graph starts from the same state as a new one."""
+    momentum, epsilon, flags, gamma and beta) is in the key, and ``reset``
+    re-initializes the variables per run, so a reused graph starts from the same
+    state as a new one."""
     import tensorflow as tf
 
-    key = (case.shape, case.dtype, tuple(sorted(_layer_kwargs(case).items())))
+    key = (case.shape, case.dtype, tuple(sorted(_layer_kwargs(case).items())),
+           inputs["gamma"].tobytes(), inputs["beta"].tobytes())
     if key not in _current:
         for old in _current.values():
             old.close()
         _current.clear()
-        _current[key] = _GraphBN(tf, case)
+        _current[key] = _GraphBN(tf, case, inputs)
     return _current[key]
 
 
@@ -208,12 +205,12 @@ class V1LayersBatchNorm(Implementation):
         return None
 
     def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
-        g = _graph(case)
+        g = _graph(case, inputs)
         if g.fused != takes_fused_path(case):
             raise RuntimeError(f"row says fused={takes_fused_path(case)}, graph has "
                                f"fused={g.fused}: update takes_fused_path()")
         train_op = g.train_op(self.with_update_ops)
-        g.reset(inputs)
+        g.reset()
         ys, rms, rvs = [], [], []
         for x in inputs["train"]:
             y, _ = g.sess.run([g.y_train, train_op], {g.x: x})
@@ -224,11 +221,11 @@ class V1LayersBatchNorm(Implementation):
         out: Outputs = {"y_train": np.stack(ys), "running_mean": np.stack(rms),
                         "running_var": np.stack(rvs),
                         "y_eval": np.asarray(g.sess.run(g.y_eval, {g.x: inputs["eval"]}))}
-        g.reset(inputs)
+        g.reset()
         x0 = inputs["train"][0]
-        out["frozen_train"] = np.asarray(g.sess.run(g.frozen, {g.x: x0}))
-        g.sess.run(g.y_train, {g.x: x0})
+        frozen, _ = g.sess.run([g.frozen, g.y_train], {g.x: x0})
+        out["frozen_train"] = np.asarray(frozen)
         out["mean_after_forward"] = g.stats()[0]
-        g.sess.run(train_op, {g.x: x0})
+        g.sess.run([g.y_train, train_op], {g.x: x0})
         out["mean_after_backward"] = g.stats()[0]
         return out
