@@ -28,7 +28,12 @@ from typing import Any
 
 import numpy as np
 
-from conformance.adapters._tf_common import quiet_tensorflow, seed_tensorflow
+from conformance.adapters._tf_common import (
+    apply_deferred_seed,
+    defer_seed,
+    quiet_tensorflow,
+    seed_tensorflow,
+)
 from conformance.adapters.base import (
     RECIPE_CENTERING,
     RECIPE_PREFIX,
@@ -318,6 +323,7 @@ class KerasDropout(Implementation):
         return None
 
     def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
+        apply_deferred_seed()
         keras = _keras()
         rate = float(case.get("rate"))  # type: ignore[arg-type]
         x = inputs["x"]
@@ -329,6 +335,13 @@ class KerasDropout(Implementation):
             extra = {} if self.name.endswith("1D") else {"data_format": "channels_last"}
             layer = cls(rate, dtype=case.dtype, **extra)
         return {"y_train": _np(layer(x, training=True)), "y_eval": _np(layer(x, training=False))}
+
+
+def _seed_now(seed: int) -> None:
+    # keras.utils.set_random_seed also seeds Python's `random`, which a
+    # SeedGenerator(seed=None) draws its seed from when a layer is built.
+    seed_tensorflow(seed)
+    _keras().utils.set_random_seed(seed)
 
 
 class KerasAdapter(Adapter):
@@ -365,10 +378,9 @@ class KerasAdapter(Adapter):
         return [c for c in claims if c is not None] + verified_claims("keras")
 
     def seed(self, seed: int) -> None:
-        # keras.utils.set_random_seed also seeds Python's `random`, which a
-        # SeedGenerator(seed=None) draws its seed from when a layer is built.
-        seed_tensorflow(seed)
-        _keras().utils.set_random_seed(seed)
+        """Done by the next dropout row, the only rows that draw random numbers
+        (see ``_tf_common.defer_seed``)."""
+        defer_seed(functools.partial(_seed_now, seed))
 
     def environment(self) -> dict[str, str]:
         import tensorflow as tf

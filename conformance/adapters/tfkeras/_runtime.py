@@ -7,6 +7,7 @@ TensorFlow adapters in :mod:`conformance.adapters._tf_common`.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -32,8 +33,17 @@ def keras() -> Any:
 
 
 def seed_tensorflow(seed: int) -> None:
-    """Global seed: dropout layers built afterwards draw a fixed mask stream."""
-    _tf_common.seed_tensorflow(seed)
+    """Global seed: dropout layers built afterwards draw a fixed mask stream.
+
+    Done by the next dropout row (:func:`apply_seed`), the only rows that draw
+    random numbers (see ``_tf_common.defer_seed``).
+    """
+    _tf_common.defer_seed(functools.partial(_tf_common.seed_tensorflow, seed))
+
+
+def apply_seed() -> None:
+    """The seeding :func:`seed_tensorflow` recorded; a dropout row calls it first."""
+    _tf_common.apply_deferred_seed()
 
 
 def const(a: np.ndarray) -> Any:
