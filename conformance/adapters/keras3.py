@@ -233,11 +233,9 @@ def _floatx(dtype: str) -> Iterator[None]:
 class FitBatchNorm(Implementation):
     """``BatchNormalization`` trained by ``model.fit`` and evaluated by ``model.predict``.
 
-    The compiled model is kept for the next case with the same signature (shape,
-    dtype, arguments), its state reset: compiling and tracing ``train_function``
-    costs far more than the case itself. Only the last one is kept: cases with
-    one signature run one after another, and every kept model holds its traced
-    graphs.
+    Compiled models are cached by signature (shape, dtype, arguments) and their
+    state reset between cases: compiling and tracing ``train_function`` costs
+    far more than the case itself.
     """
 
     def __init__(self, name: str, op: str) -> None:
@@ -256,7 +254,6 @@ class FitBatchNorm(Implementation):
         kwargs = _bn_kwargs(case)
         key = (case.shape, tuple(sorted(kwargs.items())))
         if key not in self._models:
-            self._models.clear()
             layer = keras.layers.BatchNormalization(**kwargs)
             model = keras.Sequential([keras.Input(shape=case.shape[1:], dtype=case.dtype),
                                       layer])

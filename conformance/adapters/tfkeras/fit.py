@@ -16,10 +16,8 @@ tensors given to ``fit`` or ``predict`` make the data adapter trace three
 ``tf.data`` functions on every call (slicing and batching), which cost more
 than the case's steps.
 
-The compiled model is kept for the next case with the same key: everything
-traced into it (shape, dtype, axis, momentum, epsilon, flags); a reused model
-gets its variables reset. Only the last one is kept (each holds its traced
-graphs); cases with one key run one after another.
+Compiled models are cached by everything that is traced into them (shape, dtype,
+axis, momentum, epsilon, flags); a reused model gets its variables reset.
 """
 
 from __future__ import annotations
@@ -93,7 +91,6 @@ class FitBatchNorm(Implementation):
             if bn.center:
                 bn.beta.assign(inputs["beta"].astype(float).reshape(bn.beta.shape))
             return model, bn, rec
-        self._models.clear()
         k = rt.keras()
         inp = k.Input(shape=case.shape[1:], batch_size=case.shape[0], dtype=case.dtype)
         bn = k.layers.BatchNormalization(**layer_kwargs(case, inputs))
