@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 _NOISY_MODULES = r"(tensorflow|keras|tf_keras|absl|google|h5py|ml_dtypes)(\..*)?"
@@ -76,6 +76,31 @@ def quiet_tensorflow(legacy_keras: bool = False, also: tuple[str, ...] = ()) -> 
         tf.config.list_physical_devices()
         tf.constant(0.0).numpy()
     return tf
+
+
+# The seeding recorded by an adapter's ``seed``, not yet done (see ``defer_seed``).
+_deferred: list[Callable[[], None]] = []
+
+
+def defer_seed(apply: Callable[[], None]) -> None:
+    """Record the seeding to do before the next row that draws random numbers.
+
+    ``tf.random.set_seed`` clears the eager context's kernel cache (to reset the
+    seeds that random kernels hold), so every op run after it instantiates its
+    kernel again: seeding before every row doubled the cost of the eager
+    batch-norm rows, which draw no random numbers. An adapter's ``seed`` records
+    the seeding here instead; a row that draws (dropout) calls
+    :func:`apply_deferred_seed` first, which does it exactly as the adapter's
+    ``seed`` used to, right before the row runs. A later record replaces an
+    earlier one that no row used.
+    """
+    _deferred[:] = [apply]
+
+
+def apply_deferred_seed() -> None:
+    """Do the recorded seeding, once: a row that draws random numbers calls this first."""
+    if _deferred:
+        _deferred.pop()()
 
 
 def seed_tensorflow(seed: int) -> None:

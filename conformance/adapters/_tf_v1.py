@@ -9,13 +9,19 @@ their train op. Two rows show both sides of that classic pitfall:
 * ``[without_update_ops]``: the same train op without them; the moving
   statistics then never change (the ``never`` update trigger).
 
-One graph and ``Session`` serve every case with the same signature (see
-``V1LayersBatchNorm._graph``): building the graph costs far more than running it.
+Building the graph costs far more than running it, and almost every case has a
+signature of its own (momentum and epsilon are baked into the graph), so one
+graph and ``Session`` serve both rows of a case: each row's train op is added to
+it on first use, and the other row's is never run (see ``_graph``).
 
-A training step is ``sess.run([y, train_op])`` with a gradient-descent
-optimizer at learning rate 0 (gamma and beta stay put). ``mean_after_forward``
-is read after running ``y`` alone, ``mean_after_backward`` after running the
-train op. With ``TF_USE_LEGACY_KERAS=1`` the function comes from ``tf_keras``
+Gamma and beta come in through ``gamma_initializer`` and ``beta_initializer``,
+so ``global_variables_initializer`` alone resets the graph for a run. A training
+step is ``sess.run([y, train_op])`` with a gradient-descent optimizer at
+learning rate 0 (gamma and beta stay put). ``mean_after_forward`` is read after
+running ``y`` alone (in the same ``run`` as the frozen copy's output, which
+touches other variables), ``mean_after_backward`` after a training step. Each
+distinct set of fetches costs the session a new executor, so the probes reuse
+the training loop's. With ``TF_USE_LEGACY_KERAS=1`` the function comes from ``tf_keras``
 (tf_keras/src/legacy_tf_layers/normalization.py); it takes the fused kernel for
 rank 4 and 5 input in float16/float32 (tf_keras/src/layers/normalization/
 batch_normalization.py, ``_raise_if_fused_cannot_be_used`` and ``build``),
@@ -84,12 +90,20 @@ def _layer_kwargs(case: Case) -> dict[str, Any]:
 
 
 class _GraphBN:
-    """One graph: the training branch, the inference branch and a frozen copy."""
+    """One graph: the training branch, the inference branch and a frozen copy.
 
-    def __init__(self, tf: Any, case: Case, with_update_ops: bool) -> None:
+    The train op, with or without the ``UPDATE_OPS``, is built on first use
+    (:meth:`train_op`), so the graph serves both rows; running one never runs
+    the other's ops.
+    """
+
+    def __init__(self, tf: Any, case: Case, inputs: Mapping[str, np.ndarray]) -> None:
         v1 = tf.compat.v1
         layers = v1_layers(tf)
-        kwargs = _layer_kwargs(case)
+        kwargs = {**_layer_kwargs(case),
+                  "gamma_initializer": v1.constant_initializer(inputs["gamma"]),
+                  "beta_initializer": v1.constant_initializer(inputs["beta"])}
+        self._tf = tf
         self.graph = tf.Graph()
         with self.graph.as_default(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "`tf.layers...` is deprecated" UserWarnings
@@ -98,40 +112,37 @@ class _GraphBN:
                                                          **kwargs)
             self.y_eval = layers.batch_normalization(self.x, training=False, name="bn",
                                                         reuse=True, **kwargs)
-            update_ops = v1.get_collection(v1.GraphKeys.UPDATE_OPS)
+            self._update_ops = v1.get_collection(v1.GraphKeys.UPDATE_OPS)
             self.frozen = layers.batch_normalization(self.x, training=True, trainable=False,
                                                         name="bn_frozen", **kwargs)
-            loss = tf.reduce_sum(self.y_train)
-            variables = v1.trainable_variables()
-            optimizer = v1.train.GradientDescentOptimizer(learning_rate=0.0)
-
-            def train_op() -> Any:
-                ops = [*v1.gradients(loss, [self.x])]
-                if variables:
-                    ops.append(optimizer.minimize(loss, var_list=variables))
-                return tf.group(*ops)
-
-            if with_update_ops:
-                with tf.control_dependencies(update_ops):
-                    self.train_op = train_op()
-            else:
-                self.train_op = train_op()
+            self._loss = tf.reduce_sum(self.y_train)
+            self._variables = v1.trainable_variables()
             self.vars = {v.op.name: v for v in v1.global_variables()}
             self.init = v1.global_variables_initializer()
-            self.assign = {}
-            for name in ("bn/gamma", "bn/beta", "bn_frozen/gamma", "bn_frozen/beta"):
-                if name in self.vars:
-                    ph = v1.placeholder(self.vars[name].dtype.base_dtype, shape=(case.channels,))
-                    self.assign[name] = (ph, self.vars[name].assign(ph))
             self.fused = any(op.type.startswith("FusedBatchNorm")
                              for op in self.graph.get_operations())
+        self._train_ops: dict[bool, Any] = {}
         self.sess = v1.Session(graph=self.graph)
 
-    def reset(self, inputs: Mapping[str, np.ndarray]) -> None:
+    def train_op(self, with_update_ops: bool) -> Any:
+        """Gradient descent (learning rate 0) on the loss, under ``control_dependencies(
+        update_ops)`` when ``with_update_ops``, as the docstring asks, else without."""
+        if with_update_ops not in self._train_ops:
+            tf, v1 = self._tf, self._tf.compat.v1
+            with self.graph.as_default(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                deps = self._update_ops if with_update_ops else []
+                with tf.control_dependencies(deps):
+                    ops = [*v1.gradients(self._loss, [self.x])]
+                    if self._variables:
+                        optimizer = v1.train.GradientDescentOptimizer(learning_rate=0.0)
+                        ops.append(optimizer.minimize(self._loss, var_list=self._variables))
+                    self._train_ops[with_update_ops] = tf.group(*ops)
+        return self._train_ops[with_update_ops]
+
+    def reset(self) -> None:
+        """Every variable back to its initial value (gamma and beta: the case's)."""
         self.sess.run(self.init)
-        for name, (ph, op) in self.assign.items():
-            value = inputs[name.rsplit("/", 1)[1]]
-            self.sess.run(op, {ph: value.astype(ph.dtype.as_numpy_dtype)})
 
     def stats(self) -> tuple[np.ndarray, np.ndarray]:
         mean, var = self.sess.run([self.vars["bn/moving_mean"], self.vars["bn/moving_variance"]])
@@ -139,6 +150,28 @@ class _GraphBN:
 
     def close(self) -> None:
         self.sess.close()
+
+
+# The graph of the case being run, shared by both rows (they run one after the other
+# on each case); replaced, and its session closed, when the next case needs another.
+_current: dict[tuple[Any, ...], _GraphBN] = {}
+
+
+def _graph(case: Case, inputs: Mapping[str, np.ndarray]) -> _GraphBN:
+    """The case's graph and session; everything the graph bakes in (shape, dtype, axis,
+    momentum, epsilon, flags, gamma and beta) is in the key, and ``reset``
+    re-initializes the variables per run, so a reused graph starts from the same
+    state as a new one."""
+    import tensorflow as tf
+
+    key = (case.shape, case.dtype, tuple(sorted(_layer_kwargs(case).items())),
+           inputs["gamma"].tobytes(), inputs["beta"].tobytes())
+    if key not in _current:
+        for old in _current.values():
+            old.close()
+        _current.clear()
+        _current[key] = _GraphBN(tf, case, inputs)
+    return _current[key]
 
 
 class V1LayersBatchNorm(Implementation):
@@ -149,7 +182,6 @@ class V1LayersBatchNorm(Implementation):
         mode = "with_update_ops" if with_update_ops else "without_update_ops"
         super().__init__(f"{V1_BN}[{mode}]", op)
         self.with_update_ops = with_update_ops
-        self._graphs: dict[tuple[Any, ...], _GraphBN] = {}
 
     def demonstration(self, case: Case) -> str:
         if self.with_update_ops:
@@ -172,29 +204,16 @@ class V1LayersBatchNorm(Implementation):
             return "batch_normalization always divides by the standard deviation"
         return None
 
-    def _graph(self, case: Case) -> _GraphBN:
-        """The case's graph and session, built once per signature and reused.
-
-        Everything the graph bakes in (shape, dtype, axis, momentum, epsilon, flags)
-        is in the key; ``reset`` re-initializes the variables per case, so a reused
-        graph starts from the same state as a new one.
-        """
-        import tensorflow as tf
-
-        key = (case.shape, case.dtype, tuple(sorted(_layer_kwargs(case).items())))
-        if key not in self._graphs:
-            self._graphs[key] = _GraphBN(tf, case, self.with_update_ops)
-        return self._graphs[key]
-
     def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
-        g = self._graph(case)
+        g = _graph(case, inputs)
         if g.fused != takes_fused_path(case):
             raise RuntimeError(f"row says fused={takes_fused_path(case)}, graph has "
                                f"fused={g.fused}: update takes_fused_path()")
-        g.reset(inputs)
+        train_op = g.train_op(self.with_update_ops)
+        g.reset()
         ys, rms, rvs = [], [], []
         for x in inputs["train"]:
-            y, _ = g.sess.run([g.y_train, g.train_op], {g.x: x})
+            y, _ = g.sess.run([g.y_train, train_op], {g.x: x})
             ys.append(np.asarray(y))
             rm, rv = g.stats()
             rms.append(rm)
@@ -202,11 +221,11 @@ class V1LayersBatchNorm(Implementation):
         out: Outputs = {"y_train": np.stack(ys), "running_mean": np.stack(rms),
                         "running_var": np.stack(rvs),
                         "y_eval": np.asarray(g.sess.run(g.y_eval, {g.x: inputs["eval"]}))}
-        g.reset(inputs)
+        g.reset()
         x0 = inputs["train"][0]
-        out["frozen_train"] = np.asarray(g.sess.run(g.frozen, {g.x: x0}))
-        g.sess.run(g.y_train, {g.x: x0})
+        frozen, _ = g.sess.run([g.frozen, g.y_train], {g.x: x0})
+        out["frozen_train"] = np.asarray(frozen)
         out["mean_after_forward"] = g.stats()[0]
-        g.sess.run(g.train_op, {g.x: x0})
+        g.sess.run([g.y_train, train_op], {g.x: x0})
         out["mean_after_backward"] = g.stats()[0]
         return out

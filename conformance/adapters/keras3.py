@@ -28,7 +28,12 @@ from typing import Any
 
 import numpy as np
 
-from conformance.adapters._tf_common import quiet_tensorflow, seed_tensorflow
+from conformance.adapters._tf_common import (
+    apply_deferred_seed,
+    defer_seed,
+    quiet_tensorflow,
+    seed_tensorflow,
+)
 from conformance.adapters.base import (
     RECIPE_CENTERING,
     RECIPE_PREFIX,
@@ -101,6 +106,17 @@ def _running(layer: Any) -> tuple[np.ndarray, np.ndarray | None]:
     return _np(layer.moving_mean).copy(), None if var is None else _np(var).copy()
 
 
+class _Snapshot:
+    """The values of a built layer's variables, to put the layer back in that state."""
+
+    def __init__(self, layer: Any) -> None:
+        self._pairs = [(v, _np(v).copy()) for v in layer.variables]
+
+    def restore(self) -> None:
+        for variable, value in self._pairs:
+            variable.assign(value)
+
+
 class DirectBatchNorm(Implementation):
     """``BatchNormalization`` (or the Centering recipe) called eagerly with ``training=``."""
 
@@ -142,6 +158,7 @@ class DirectBatchNorm(Implementation):
 
         train = inputs["train"]
         layer = self._make(case, inputs)
+        fresh = _Snapshot(layer)
         ys, rms, rvs = [], [], []
         for x in train:
             ys.append(_np(_step(tf, layer, x)))
@@ -153,17 +170,19 @@ class DirectBatchNorm(Implementation):
                         "y_eval": _np(layer(inputs["eval"], training=False))}
         if rvs:
             out["running_var"] = np.stack(rvs)
-        probe = self._make(case, inputs)
+        # The probes need a fresh layer: the same one with its variables put back
+        # (constructing and building a new layer costs more than the probe).
+        fresh.restore()
         x0 = tf.constant(train[0])
         with tf.GradientTape() as tape:
             tape.watch(x0)
-            loss = tf.reduce_sum(probe(x0, training=True))
-        out["mean_after_forward"] = _running(probe)[0]
-        tape.gradient(loss, [x0, *probe.trainable_weights])
-        out["mean_after_backward"] = _running(probe)[0]
-        frozen = self._make(case, inputs)
-        frozen.trainable = False
-        out["frozen_train"] = _np(frozen(train[0], training=True))
+            loss = tf.reduce_sum(layer(x0, training=True))
+        out["mean_after_forward"] = _running(layer)[0]
+        tape.gradient(loss, [x0, *layer.trainable_weights])
+        out["mean_after_backward"] = _running(layer)[0]
+        fresh.restore()
+        layer.trainable = False
+        out["frozen_train"] = _np(layer(train[0], training=True))
         return out
 
 
@@ -301,6 +320,7 @@ class KerasDropout(Implementation):
         return None
 
     def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
+        apply_deferred_seed()
         keras = _keras()
         rate = float(case.get("rate"))  # type: ignore[arg-type]
         x = inputs["x"]
@@ -312,6 +332,13 @@ class KerasDropout(Implementation):
             extra = {} if self.name.endswith("1D") else {"data_format": "channels_last"}
             layer = cls(rate, dtype=case.dtype, **extra)
         return {"y_train": _np(layer(x, training=True)), "y_eval": _np(layer(x, training=False))}
+
+
+def _seed_now(seed: int) -> None:
+    # keras.utils.set_random_seed also seeds Python's `random`, which a
+    # SeedGenerator(seed=None) draws its seed from when a layer is built.
+    seed_tensorflow(seed)
+    _keras().utils.set_random_seed(seed)
 
 
 class KerasAdapter(Adapter):
@@ -348,10 +375,9 @@ class KerasAdapter(Adapter):
         return [c for c in claims if c is not None] + verified_claims("keras")
 
     def seed(self, seed: int) -> None:
-        # keras.utils.set_random_seed also seeds Python's `random`, which a
-        # SeedGenerator(seed=None) draws its seed from when a layer is built.
-        seed_tensorflow(seed)
-        _keras().utils.set_random_seed(seed)
+        """Done by the next dropout row, the only rows that draw random numbers
+        (see ``_tf_common.defer_seed``)."""
+        defer_seed(functools.partial(_seed_now, seed))
 
     def environment(self) -> dict[str, str]:
         import tensorflow as tf

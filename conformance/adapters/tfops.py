@@ -24,13 +24,19 @@ gradients without applying them.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from conformance.adapters._tf_common import quiet_tensorflow, seed_tensorflow
+from conformance.adapters._tf_common import (
+    apply_deferred_seed,
+    defer_seed,
+    quiet_tensorflow,
+    seed_tensorflow,
+)
 from conformance.adapters._tf_v1 import V1_BN, V1LayersBatchNorm, v1_layers
 from conformance.adapters.base import Adapter, DocClaim, Implementation, Outputs, Unsupported
 from conformance.adapters.documented import signature_default, verified_claims
@@ -205,6 +211,7 @@ class TfDropout(Implementation):
     """The three dropout entry points; see the module docstring for their arguments."""
 
     def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
+        apply_deferred_seed()
         tf = _tf()
         x = tf.constant(inputs["x"])
         rate = float(case.get("rate"))  # type: ignore[arg-type]
@@ -262,7 +269,9 @@ class TensorflowAdapter(Adapter):
         return [c for c in claims if c is not None] + verified_claims("tensorflow")
 
     def seed(self, seed: int) -> None:
-        seed_tensorflow(seed)
+        """Done by the next dropout row, the only rows that draw random numbers
+        (see ``_tf_common.defer_seed``)."""
+        defer_seed(functools.partial(seed_tensorflow, seed))
 
     def environment(self) -> dict[str, str]:
         import os

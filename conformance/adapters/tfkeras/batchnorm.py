@@ -103,13 +103,16 @@ class LayerBatchNorm(Implementation):
         """The variant's constructor arguments: the oracle models renorm and ghost batches."""
         return dict(self.extra)
 
-    def make(self, case: Case, inputs: Mapping[str, np.ndarray], **more: Any) -> Any:
-        return rt.keras().layers.BatchNormalization(
-            **layer_kwargs(case, inputs), **self.extra, **more)
+    def make(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Any:
+        """A new layer, built for the case's shape (building is what its first call does)."""
+        layer = rt.keras().layers.BatchNormalization(**layer_kwargs(case, inputs), **self.extra)
+        layer.build(rt.tf().TensorShape(case.shape))
+        return layer
 
     def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
         tf = rt.tf()
         layer = self.make(case, inputs)
+        fresh = rt.Snapshot(layer)
         ys, rms, rvs = [], [], []
         for x in inputs["train"]:
             ys.append(_train_step(tf, layer, rt.const(x)))
@@ -123,23 +126,26 @@ class LayerBatchNorm(Implementation):
             "y_eval": rt.to_np(layer(rt.const(inputs["eval"]), training=False)),
         }
         if self.op == "batchnorm":
-            out.update(self._probes(case, inputs))
+            out.update(self._probes(layer, fresh, inputs))
         return out
 
-    def _probes(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
-        """Fresh layers: when the statistics move, and what trainable=False does."""
+    def _probes(self, layer: Any, fresh: rt.Snapshot, inputs: Mapping[str, np.ndarray]) -> Outputs:
+        """The layer back in its fresh state: when the statistics move, and what
+        ``trainable=False`` does (a new layer per probe costs more than the probe)."""
         tf = rt.tf()
         x0 = rt.const(inputs["train"][0])
-        probe = self.make(case, inputs)
+        fresh.restore()
         with tf.GradientTape() as tape:
-            y = probe(x0, training=True)
+            y = layer(x0, training=True)
             loss = tf.reduce_sum(y)
-        after_forward = rt.channel_vector(probe.moving_mean)
-        tape.gradient(loss, probe.trainable_variables)
-        frozen = self.make(case, inputs, trainable=False)
-        return {"mean_after_forward": after_forward,
-                "mean_after_backward": rt.channel_vector(probe.moving_mean),
-                "frozen_train": rt.to_np(frozen(x0, training=True))}
+        after_forward = rt.channel_vector(layer.moving_mean)
+        tape.gradient(loss, layer.trainable_variables)
+        after_backward = rt.channel_vector(layer.moving_mean)
+        fresh.restore()
+        layer.trainable = False
+        frozen = rt.to_np(layer(x0, training=True))
+        return {"mean_after_forward": after_forward, "mean_after_backward": after_backward,
+                "frozen_train": frozen}
 
 
 def _train_step(tf: Any, layer: Any, x: Any) -> np.ndarray:

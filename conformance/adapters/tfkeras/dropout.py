@@ -63,6 +63,7 @@ class DropoutLayer(Implementation):
         return {"alpha_dropout": True} if self.cls_name == "AlphaDropout" else {}
 
     def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
+        rt.apply_seed()
         cls = getattr(rt.keras().layers, self.cls_name)
         rate = float(case.get("rate"))  # type: ignore[arg-type]
         # dtype: without it the layer autocasts float16/float64 input to float32.

@@ -8,10 +8,13 @@ be read from a callback. The optimizer is ``SGD(learning_rate=0)`` so gamma and
 beta stay put, ``batch_size`` is the case's batch and ``shuffle=False``, so fit
 takes exactly one step per training batch, in order.
 
-Data go in as tensors of the case dtype: NumPy float64 arrays given to ``fit``
-are cast to ``floatx`` (float32) by the data adapter (tf_keras
-``src/engine/data_adapter.py:1161-1164``), which would hide the
-layer's own precision behind the input pipeline's.
+Data go in as a ``tf.data.Dataset`` of tensors of the case dtype, batched by
+the case's batch: NumPy float64 arrays given to ``fit`` are cast to ``floatx``
+(float32) by the data adapter (tf_keras ``src/engine/data_adapter.py:1161-1164``),
+which would hide the layer's own precision behind the input pipeline's, and
+tensors given to ``fit`` or ``predict`` make the data adapter trace three
+``tf.data`` functions on every call (slicing and batching), which cost more
+than the case's steps.
 
 Compiled models are cached by everything that is traced into them (shape, dtype,
 axis, momentum, epsilon, flags); a reused model gets its variables reset.
@@ -114,14 +117,15 @@ class FitBatchNorm(Implementation):
                 rms.append(rm)
                 rvs.append(rv)
 
-        train = inputs["train"]
+        tf, size, train = rt.tf(), case.shape[0], inputs["train"]
         x = train.reshape(-1, *case.shape[1:])
-        model.fit(rt.const(x), rt.const(np.zeros_like(x)), batch_size=case.shape[0],
-                  epochs=1, shuffle=False, verbose=0, callbacks=[Steps()])
+        data = tf.data.Dataset.from_tensor_slices((rt.const(x), rt.const(np.zeros_like(x))))
+        model.fit(data.batch(size), epochs=1, shuffle=False, verbose=0, callbacks=[Steps()])
         check_path(bn, default_path(case))
         if len(ys) != len(train):
             raise RuntimeError(f"fit took {len(ys)} steps for {len(train)} batches")
-        y_eval = model.predict(rt.const(inputs["eval"]), batch_size=case.shape[0], verbose=0)
+        y_eval = model.predict(tf.data.Dataset.from_tensor_slices(rt.const(inputs["eval"]))
+                               .batch(size), verbose=0)
         return {"y_train": np.stack(ys), "running_mean": np.stack(rms),
                 "running_var": np.stack(rvs), "y_eval": rt.to_np(y_eval)}
 
