@@ -81,6 +81,10 @@ def uv_settings(pip: Mapping[str, str], environ: Mapping[str, str]) -> dict[str,
         elif key in _FLAGS and value.strip().lower() in _TRUE:
             var, setting = _FLAGS[key]
             out[var] = setting
+    if pip.get("no-compile", "").strip().lower() not in _TRUE:
+        # pip writes bytecode at install; uv does not, and where PYTHONDONTWRITEBYTECODE is
+        # set (as on the reference machine) every worker would compile TensorFlow on import.
+        out["UV_COMPILE_BYTECODE"] = "1"
     if "UV_EXTRA_INDEX_URL" in out or "UV_FIND_LINKS" in out:
         # pip takes the best version from all its sources; uv by default only looks at
         # the first index that has the package at all (here: no numpy 1.23.5 for MXNet).

@@ -34,6 +34,7 @@ def test_the_reference_machine_translates_to_uv_settings() -> None:
         "UV_CONSTRAINT": "/etc/xdg/pip/constraints.txt",
         "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt",
         "UV_HTTP_TIMEOUT": "180",
+        "UV_COMPILE_BYTECODE": "1",
         "UV_INDEX_STRATEGY": "unsafe-best-match",
     }
 
@@ -62,19 +63,21 @@ def test_several_values_take_the_separator_uv_expects() -> None:
         "UV_INSECURE_HOST": "h1 h2",
         "UV_NO_INDEX": "1",
         "UV_PRERELEASE": "allow",
+        "UV_COMPILE_BYTECODE": "1",
         "UV_INDEX_STRATEGY": "unsafe-best-match",
     }
 
 
 def test_what_the_user_set_for_uv_wins() -> None:
     pip = {"find-links": "/opt/wheels", "cert": "/pip.pem"}
-    environ = {"UV_FIND_LINKS": "/mine", "SSL_CERT_FILE": "/mine.pem"}
+    environ = {"UV_FIND_LINKS": "/mine", "SSL_CERT_FILE": "/mine.pem", "UV_COMPILE_BYTECODE": "0"}
     assert envsetup.uv_settings(pip, environ) == {"UV_INDEX_STRATEGY": "unsafe-best-match"}
 
 
-def test_no_pip_configuration_means_no_settings() -> None:
-    assert envsetup.uv_settings(envsetup.parse_pip_config(""), {}) == {}
-    assert envsetup.uv_settings({"no-index": "0", "find-links": " "}, {}) == {}
+def test_no_pip_configuration_means_only_pips_default_of_writing_bytecode() -> None:
+    assert envsetup.uv_settings(envsetup.parse_pip_config(""), {}) == {"UV_COMPILE_BYTECODE": "1"}
+    assert envsetup.uv_settings({"no-index": "0", "find-links": " ", "no-compile": "true"},
+                                {}) == {}
 
 
 def test_a_python_without_pip_gives_an_empty_listing(tmp_path: Path) -> None:
