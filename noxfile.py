@@ -84,6 +84,7 @@ def _install_into(session: nox.Session, python: str, packages: tuple[str, ...]) 
     stamp_file = Path(python).parent.parent / f"extra-{STAMP}"
     stamp = envsetup.install_stamp(packages, ROOT, _uv_settings())
     if envsetup.is_current(stamp_file, stamp):
+        session.log(f"{' '.join(packages)} unchanged since the last install: skipped")
         return
     uv = _uv()
     if uv is not None:
