@@ -92,14 +92,19 @@ def uv_settings(pip: Mapping[str, str], environ: Mapping[str, str]) -> dict[str,
     return {var: value for var, value in out.items() if var not in environ}
 
 
-def pip_config_list(python: str = sys.executable) -> str:
-    """``pip config list`` of ``python``; empty when that python has no pip."""
-    try:
-        done = subprocess.run([python, "-m", "pip", "config", "list"], capture_output=True,
-                              text=True, timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return done.stdout if done.returncode == 0 else ""
+def pip_config_list(*pythons: str) -> str:
+    """``pip config list`` of the first of ``pythons`` (default: this one, then ``python3``)
+    that has pip; empty when none has. pip's configuration files and PIP_* variables are the
+    same for every pip of the user, so any pip will do (nox may live where pip does not)."""
+    for python in pythons or (sys.executable, "python3"):
+        try:
+            done = subprocess.run([python, "-m", "pip", "config", "list"], capture_output=True,
+                                  text=True, timeout=60, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if done.returncode == 0:
+            return done.stdout
+    return ""
 
 
 def install_stamp(args: Sequence[str], root: Path, settings: Mapping[str, str]) -> str:

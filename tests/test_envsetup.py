@@ -84,6 +84,14 @@ def test_a_python_without_pip_gives_an_empty_listing(tmp_path: Path) -> None:
     assert envsetup.pip_config_list(str(tmp_path / "no-python")) == ""
 
 
+def test_the_first_python_that_has_pip_answers(tmp_path: Path) -> None:
+    fake = tmp_path / "python"  # a "python" whose pip reports one setting
+    fake.write_text("#!/bin/sh\necho \"global.find-links='/fake'\"\n")
+    fake.chmod(0o755)
+    assert envsetup.pip_config_list(str(tmp_path / "no-python"), str(fake)) == (
+        "global.find-links='/fake'\n")
+
+
 def test_the_stamp_follows_arguments_project_metadata_and_sources(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("dependencies = ['numpy>=1.23']\n")
     stamp = envsetup.install_stamp(["torch==2.13.0", "-e", "."], tmp_path, {"UV_X": "1"})
