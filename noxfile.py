@@ -88,9 +88,9 @@ def _install_into(session: nox.Session, python: str, packages: tuple[str, ...]) 
         return
     uv = _uv()
     if uv is not None:
-        session.run(uv, "pip", "install", "--python", python, *packages, external=True)
+        session.run_install(uv, "pip", "install", "--python", python, *packages, external=True)
     else:
-        session.run(python, "-m", "pip", "install", *packages, external=True)
+        session.run_install(python, "-m", "pip", "install", *packages, external=True)
     stamp_file.write_text(stamp, encoding="utf-8")
 
 
