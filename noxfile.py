@@ -7,10 +7,17 @@
     nox -s upgrade -- keras==3.13.2   what would change if that pin moved
 
 The list of environments and their pins lives in conformance/environments.py.
+
+Environments are built with uv where nox finds it (`pip install "nox[uv]"` brings it),
+else with venv and pip. uv does not read pip's configuration, so the package sources pip
+is configured with (find-links, indexes, constraints, certificate) are handed to uv as
+its own settings (conformance/envsetup.py). An install step is skipped while the
+environment's stamp says the same packages, project metadata and sources are installed.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -20,9 +27,10 @@ import nox
 
 ROOT = Path(__file__).parent
 sys.path.insert(0, str(ROOT))
+from conformance import envsetup  # noqa: E402
 from conformance.environments import ENVIRONMENTS  # noqa: E402
 
-nox.options.default_venv_backend = "venv"
+nox.options.default_venv_backend = "uv|venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["conformance"]
 
@@ -37,11 +45,58 @@ UPGRADE_VENVS = ROOT / ".nox" / "_upgrade"
 # live progress lines of `conformance run` (framework envs never need it).
 ORCHESTRATION = ["numpy==2.4.6", "pandas>=2.2", "ml_dtypes>=0.5", "rich>=13"]
 FRAMEWORK_ENVS = [e for e in ENVIRONMENTS if e.packages]
+STAMP = "conformance-installed.txt"  # inside each environment, beside bin/
+
+
+@functools.cache
+def _uv() -> str | None:
+    """The uv binary nox uses, or None (then environments are venv + pip)."""
+    has_uv, uv, _ = nox.virtualenv.find_uv()
+    return uv if has_uv else None
+
+
+@functools.cache
+def _uv_settings() -> dict[str, str]:
+    """pip's package sources as uv settings, exported once so every uv call sees them."""
+    if _uv() is None:
+        return {}
+    pip = envsetup.parse_pip_config(envsetup.pip_config_list())
+    settings = envsetup.uv_settings(pip, os.environ)
+    os.environ.update(settings)
+    return settings
+
+
+def _install(session: nox.Session, *steps: tuple[str, ...]) -> None:
+    """``session.install`` each step, unless this environment's stamp shows them installed."""
+    stamp_file = Path(session.virtualenv.location) / STAMP
+    stamp = envsetup.install_stamp([" ".join(step) for step in steps], ROOT, _uv_settings())
+    if envsetup.is_current(stamp_file, stamp):
+        session.log("packages unchanged since the last install: skipped")
+        return
+    stamp_file.unlink(missing_ok=True)
+    for step in steps:
+        session.install(*step)
+    stamp_file.write_text(stamp, encoding="utf-8")
+
+
+def _install_into(session: nox.Session, python: str, packages: tuple[str, ...]) -> None:
+    """Install ``packages`` into another session's environment (stamped the same way)."""
+    stamp_file = Path(python).parent.parent / f"extra-{STAMP}"
+    stamp = envsetup.install_stamp(packages, ROOT, _uv_settings())
+    if envsetup.is_current(stamp_file, stamp):
+        session.log(f"{' '.join(packages)} unchanged since the last install: skipped")
+        return
+    uv = _uv()
+    if uv is not None:
+        session.run_install(uv, "pip", "install", "--python", python, *packages, external=True)
+    else:
+        session.run_install(python, "-m", "pip", "install", *packages, external=True)
+    stamp_file.write_text(stamp, encoding="utf-8")
 
 
 def _build(session: nox.Session, packages: tuple[str, ...]) -> None:
     # One resolve: the framework pins and the suite's own needs (numpy) must agree.
-    session.install(*packages, "-e", ".")
+    _install(session, (*packages, "-e", "."))
 
 
 def _make_build(name: str, packages: tuple[str, ...]) -> None:
@@ -66,8 +121,7 @@ for _env in FRAMEWORK_ENVS:
 @nox.session(python=PYTHON, requires=[f"env-{e.name}" for e in FRAMEWORK_ENVS])
 def conformance(session: nox.Session) -> None:
     """Generate cases, run every framework env in parallel, merge, write reports."""
-    session.install(*ORCHESTRATION)
-    session.install("--no-deps", "-e", ".")
+    _install(session, tuple(ORCHESTRATION), ("--no-deps", "-e", "."))
     session.run("conformance", "generate", "--out", CASES)
     args = ["--env", f"numpy={Path(session.bin) / 'python'}"]
     for env in FRAMEWORK_ENVS:
@@ -109,8 +163,7 @@ def _status(session: nox.Session, *args: str) -> int:
 @nox.session(name="update_expectations", python=PYTHON)
 def update_expectations(session: nox.Session) -> None:
     """Rewrite expectations/ from the latest reports (run `nox -s conformance` first)."""
-    session.install(*ORCHESTRATION)
-    session.install("--no-deps", "-e", ".")
+    _install(session, tuple(ORCHESTRATION), ("--no-deps", "-e", "."))
     session.run("conformance", "expectations", "update", "--discrepancies",
                 "reports/discrepancies.csv", "--expectations", EXPECTATIONS, *session.posargs)
 
@@ -121,8 +174,7 @@ def bench(session: nox.Session) -> None:
 
     `nox -s bench -- --scratch` also times `nox -s conformance` from scratch (slow).
     """
-    session.install(*ORCHESTRATION)
-    session.install("--no-deps", "-e", ".")
+    _install(session, tuple(ORCHESTRATION), ("--no-deps", "-e", "."))
     args = ["--env", f"numpy={Path(session.bin) / 'python'}"]
     for env in FRAMEWORK_ENVS:
         marker = MARKERS / f"{env.name}.txt"
@@ -138,10 +190,18 @@ def _venv(session: nox.Session, path: Path, packages: tuple[str, ...]) -> str:
     stamp = path / "packages.txt"
     if python.exists() and stamp.exists() and stamp.read_text() == "\n".join(packages):
         return str(python)
-    session.run("python", "-m", "venv", "--clear", str(path))
+    uv = _uv()
+    _uv_settings()  # pip's package sources, for uv
     try:  # one resolve, so the suite's numpy agrees with the framework's pins
-        session.run(str(python), "-m", "pip", "install", "-q", *packages, "-e", ".",
-                    external=True)
+        if uv is not None:
+            session.run(uv, "venv", "-q", "--clear", "-p", str(Path(session.bin) / "python"),
+                        str(path), external=True)
+            session.run(uv, "pip", "install", "-q", "--python", str(python), *packages,
+                        "-e", ".", external=True)
+        else:
+            session.run("python", "-m", "venv", "--clear", str(path))
+            session.run(str(python), "-m", "pip", "install", "-q", *packages, "-e", ".",
+                        external=True)
     except nox.command.CommandFailed:
         session.error(f"cannot install {' '.join(packages)}")
     stamp.write_text("\n".join(packages))
@@ -168,8 +228,7 @@ def upgrade(session: nox.Session) -> None:
     candidate = candidate_packages(current, list(session.posargs))
     if candidate == current:
         session.error(f"{' '.join(session.posargs)} is already what {env.name} installs")
-    session.install(*ORCHESTRATION)
-    session.install("--no-deps", "-e", ".")
+    _install(session, tuple(ORCHESTRATION), ("--no-deps", "-e", "."))
     if not (ROOT / CASES / "manifest.jsonl").exists():
         session.run("conformance", "generate", "--out", CASES)
     slug = "-".join(p.replace("==", "-") for p in session.posargs)
@@ -203,26 +262,29 @@ def upgrade(session: nox.Session) -> None:
                       "and the report's Upgrade check section)")
 
 
-def _make_framework_tests(name: str, packages: tuple[str, ...]) -> None:
-    @nox.session(name=f"tests-{name}", python=PYTHON)
+def _make_framework_tests(name: str) -> None:
+    @nox.session(name=f"tests-{name}", python=False, requires=[f"env-{name}"])
     def framework_tests(session: nox.Session) -> None:
-        """Adapter tests against the real framework, in its own environment."""
-        _build(session, packages)
-        session.install("pytest>=8", "hypothesis>=6")
-        session.run("pytest", "-m", "framework", "tests/frameworks", "--framework-env", name,
-                    "-W", "ignore::DeprecationWarning", "-W", "ignore::FutureWarning",
-                    "-W", "ignore::UserWarning", *session.posargs)
+        """Adapter tests against the real framework, in the environment env-<name> built."""
+        marker = MARKERS / f"{name}.txt"
+        python = marker.read_text().strip() if marker.exists() else "!not built"
+        if python.startswith("!"):
+            session.error(f"{name}: no environment to test in ({python[1:]})")
+        _install_into(session, python, ("pytest>=8", "hypothesis>=6"))
+        session.run(python, "-m", "pytest", "-m", "framework", "tests/frameworks",
+                    "--framework-env", name, "-W", "ignore::DeprecationWarning",
+                    "-W", "ignore::FutureWarning", "-W", "ignore::UserWarning",
+                    *session.posargs, external=True)
 
 
 for _env in FRAMEWORK_ENVS:
-    _make_framework_tests(_env.name, _env.packages)
+    _make_framework_tests(_env.name)
 
 
 @nox.session(python=PYTHON, requires=[f"tests-{e.name}" for e in FRAMEWORK_ENVS])
 def tests(session: nox.Session) -> None:
     """The suite's own tests (no framework needed), then ruff and mypy."""
-    session.install(*ORCHESTRATION)
-    session.install("-e", ".[test]", "playwright")
+    _install(session, tuple(ORCHESTRATION), ("-e", ".[test]", "playwright"))
     session.run("pytest", "-m", "not framework", *session.posargs)
     session.run("ruff", "check", "conformance", "tests", "noxfile.py")
     session.run("mypy")

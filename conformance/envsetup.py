@@ -1,0 +1,124 @@
+"""How nox builds environments: pip's package sources handed to uv, and install stamps.
+
+uv reads its own ``UV_*`` settings, never pip's configuration files or ``PIP_*``
+variables. A machine whose pip is configured with a find-links folder (the CPU build of
+torch) or extra indexes would silently get other packages from uv (the CUDA torch from
+PyPI), so the noxfile translates what ``pip config list`` reports into uv's settings.
+
+The noxfile imports this module before any environment exists: standard library only.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+# pip's configuration sections in increasing precedence: a command's own section overrides
+# [global], and PIP_* environment variables (shown as ":env:") override both.
+_SECTIONS = ("global", "install", ":env:")
+
+# pip option -> (uv variable, separator uv expects between several values).
+_LISTS: dict[str, tuple[str, str]] = {
+    "find-links": ("UV_FIND_LINKS", ","),
+    "extra-index-url": ("UV_EXTRA_INDEX_URL", " "),
+    "constraint": ("UV_CONSTRAINT", " "),
+    "trusted-host": ("UV_INSECURE_HOST", " "),
+}
+_SINGLE: dict[str, str] = {
+    "index-url": "UV_INDEX_URL",
+    "cert": "SSL_CERT_FILE",
+    "client-cert": "SSL_CLIENT_CERT",
+    "timeout": "UV_HTTP_TIMEOUT",
+    "default-timeout": "UV_HTTP_TIMEOUT",
+}
+_FLAGS: dict[str, tuple[str, str]] = {
+    "no-index": ("UV_NO_INDEX", "1"),
+    "pre": ("UV_PRERELEASE", "allow"),
+}
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def parse_pip_config(text: str) -> dict[str, str]:
+    """The effective install options from ``pip config list`` output.
+
+    Lines read ``section.key='value'`` (``:env:.find-links='/opt/wheels'`` for PIP_*
+    variables); sections other than global, install and the environment are other
+    commands' and are ignored.
+    """
+    ranked: dict[str, tuple[int, str]] = {}
+    for line in text.splitlines():
+        name, sep, raw = line.strip().partition("=")
+        section, dot, key = name.rpartition(".")
+        if not sep or not dot or section not in _SECTIONS:
+            continue
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw
+        rank = _SECTIONS.index(section)
+        if key not in ranked or rank >= ranked[key][0]:
+            ranked[key] = (rank, str(value))
+    return {key: value for key, (_, value) in ranked.items()}
+
+
+def uv_settings(pip: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, str]:
+    """The ``UV_*`` (and TLS) variables that give uv the package sources pip is given.
+
+    A variable already set in ``environ`` is left alone: what the user set for uv wins.
+    """
+    out: dict[str, str] = {}
+    for key, value in pip.items():
+        if key in _LISTS:
+            var, sep = _LISTS[key]
+            if value.split():
+                out[var] = sep.join(value.split())
+        elif key in _SINGLE and value.strip():
+            out[_SINGLE[key]] = value.strip()
+        elif key in _FLAGS and value.strip().lower() in _TRUE:
+            var, setting = _FLAGS[key]
+            out[var] = setting
+    if pip.get("no-compile", "").strip().lower() not in _TRUE:
+        # pip writes bytecode at install; uv does not, and where PYTHONDONTWRITEBYTECODE is
+        # set (as on the reference machine) every worker would compile TensorFlow on import.
+        out["UV_COMPILE_BYTECODE"] = "1"
+    if "UV_EXTRA_INDEX_URL" in out or "UV_FIND_LINKS" in out:
+        # pip takes the best version from all its sources; uv by default only looks at
+        # the first index that has the package at all (here: no numpy 1.23.5 for MXNet).
+        out["UV_INDEX_STRATEGY"] = "unsafe-best-match"
+    return {var: value for var, value in out.items() if var not in environ}
+
+
+def pip_config_list(*pythons: str) -> str:
+    """``pip config list`` of the first of ``pythons`` (default: this one, then ``python3``)
+    that has pip; empty when none has. pip's configuration files and PIP_* variables are the
+    same for every pip of the user, so any pip will do (nox may live where pip does not)."""
+    for python in pythons or (sys.executable, "python3"):
+        try:
+            done = subprocess.run([python, "-m", "pip", "config", "list"], capture_output=True,
+                                  text=True, timeout=60, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if done.returncode == 0:
+            return done.stdout
+    return ""
+
+
+def install_stamp(args: Sequence[str], root: Path, settings: Mapping[str, str]) -> str:
+    """What an install step depends on: its arguments, the project's declared
+    dependencies (``pyproject.toml``, for ``.`` and ``.[extra]``) and the package sources."""
+    pyproject = hashlib.sha256((root / "pyproject.toml").read_bytes()).hexdigest()
+    lines = [*args, f"pyproject.toml sha256={pyproject}",
+             *(f"{var}={settings[var]}" for var in sorted(settings))]
+    return "\n".join(lines) + "\n"
+
+
+def is_current(stamp_file: Path, stamp: str) -> bool:
+    """True when ``stamp_file`` records exactly ``stamp`` (the install can be skipped)."""
+    try:
+        return stamp_file.read_text(encoding="utf-8") == stamp
+    except OSError:
+        return False
