@@ -7,7 +7,8 @@ import pytest
 
 pytest.importorskip("flax")
 
-from conformance.adapters.base import Unsupported
+from adapter_checks import assert_claims_verified, assert_every_implementation_runs
+
 from conformance.adapters.flax_adapter import FlaxAdapter
 from conformance.cases import generate, inputs_for
 from conformance.cases.model import Case
@@ -30,10 +31,7 @@ def _impl(adapter: FlaxAdapter, name: str, op: str = "batchnorm") -> object:
 
 
 def test_every_claim_quote_is_in_the_installed_docstring(adapter: FlaxAdapter) -> None:
-    claims = adapter.documented()
-    assert len(claims) >= 19  # 4 signature defaults and 15 quoted claims
-    stale = [c for c in claims if c.verified is False]
-    assert not stale, stale
+    assert_claims_verified(adapter, 19)
 
 
 def test_defaults_come_from_the_signatures(adapter: FlaxAdapter) -> None:
@@ -46,20 +44,7 @@ def test_defaults_come_from_the_signatures(adapter: FlaxAdapter) -> None:
 # nnx writes float64 statistics into its float32 buffers; JAX warns (see below).
 @pytest.mark.filterwarnings("ignore:scatter inputs have incompatible types:FutureWarning")
 def test_every_implementation_runs_some_case(adapter: FlaxAdapter) -> None:
-    for impl in adapter.implementations():
-        ran = 0
-        for case in CASES:
-            if case.op != impl.op or impl.supports(case) is not None:
-                continue
-            try:
-                out = impl.run(case, inputs_for(case))
-            except Unsupported:
-                continue
-            assert "y_train" in out and "y_eval" in out
-            ran += 1
-            if ran == 2:
-                break
-        assert ran, impl.name
+    assert_every_implementation_runs(adapter, CASES, 2)
 
 
 @pytest.mark.parametrize("name", ["flax.linen.BatchNorm", "flax.nnx.BatchNorm"])

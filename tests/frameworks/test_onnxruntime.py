@@ -18,7 +18,8 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from conformance.adapters.base import Unsupported
+from adapter_checks import assert_claims_verified, assert_every_implementation_runs
+
 from conformance.adapters.onnxrt import OnnxRuntimeAdapter
 from conformance.cases import generate, inputs_for
 from conformance.oracle import batchnorm as bn
@@ -129,27 +130,11 @@ def test_oracle_reproduces_onnx_dropout_cases(node_cases: dict[str, Any]) -> Non
 
 
 def test_every_claim_quote_is_in_the_installed_docstring(adapter: OnnxRuntimeAdapter) -> None:
-    claims = adapter.documented()
-    assert len(claims) > 40
-    stale = [c for c in claims if c.verified is False]
-    assert not stale, stale
+    assert_claims_verified(adapter, 41)
 
 
 def test_every_implementation_runs_some_case(adapter: OnnxRuntimeAdapter) -> None:
-    for impl in adapter.implementations():
-        ran = 0
-        for case in CASES:
-            if case.op != impl.op or impl.supports(case) is not None:
-                continue
-            try:
-                adapter.seed(case.seed)
-                out = impl.run(case, inputs_for(case))
-            except Unsupported:
-                continue
-            assert "y_train" in out and "y_eval" in out
-            ran += 1
-            break
-        assert ran, impl.name
+    assert_every_implementation_runs(adapter, CASES, 1)
 
 
 @pytest.mark.parametrize("row", ["onnx.BatchNormalization[opset=15,training_mode=1]",

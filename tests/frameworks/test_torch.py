@@ -7,7 +7,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from conformance.adapters.base import Unsupported
+from adapter_checks import assert_claims_verified, assert_every_implementation_runs
+
 from conformance.adapters.pytorch import TorchAdapter
 from conformance.cases import generate, inputs_for
 from conformance.compare.errors import compare
@@ -25,27 +26,11 @@ def adapter() -> TorchAdapter:
 
 
 def test_every_claim_quote_is_in_the_installed_docstring(adapter: TorchAdapter) -> None:
-    claims = adapter.documented()
-    assert len(claims) > 20
-    stale = [c for c in claims if c.verified is False]
-    assert not stale, stale
+    assert_claims_verified(adapter, 21)
 
 
 def test_every_implementation_runs_some_case(adapter: TorchAdapter) -> None:
-    for impl in adapter.implementations():
-        ran = 0
-        for case in CASES:
-            if case.op != impl.op or impl.supports(case) is not None:
-                continue
-            try:
-                out = impl.run(case, inputs_for(case))
-            except Unsupported:
-                continue
-            assert "y_train" in out and "y_eval" in out
-            ran += 1
-            if ran == 2:
-                break
-        assert ran, impl.name
+    assert_every_implementation_runs(adapter, CASES, 2)
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.family in ("bn_momentum", "bn_sequence")
