@@ -105,6 +105,20 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("unpack", help="unpack archives written by `pack` into a runs dir")
     up.add_argument("archives", type=Path, nargs="+", metavar="ARCHIVE")
     up.add_argument("--out", type=Path, default=Path("reports/runs"))
+
+    dv = sub.add_parser("device", help="on a device machine: run every env once per "
+                                       "device with one Python, pack each run into --out")
+    dv.add_argument("--python", default=sys.executable,
+                    help="the machine's Python (default: this one)")
+    dv.add_argument("--env", action="append", default=None, metavar="NAME",
+                    help="environments to run (default: torch and flax)")
+    dv.add_argument("--devices", nargs="+", type=_device, default=["cpu", "cuda"])
+    dv.add_argument("--cases", type=Path, default=Path("cases/generated"),
+                    help="case store (generated with the device probes if absent)")
+    dv.add_argument("--work", type=Path, default=Path("reports/device"))
+    dv.add_argument("--timeout", type=float, default=300.0, help="seconds per case")
+    dv.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "reports/device")),
+                    help="where the archives go (default: $OUT)")
     _add_gate_parsers(sub)
     return p
 
@@ -379,8 +393,22 @@ def cmd_unpack(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_device(args: argparse.Namespace) -> int:
+    from conformance.device import run_on_device
+
+    envs = args.env or ["torch", "flax"]
+    unknown = [e for e in envs if e not in ENV_BY_NAME]
+    if unknown:
+        raise UsageError(f"--env {unknown[0]!r}: unknown; known: {', '.join(ENV_BY_NAME)}")
+    for archive in run_on_device(args.python, envs, args.devices, args.cases, args.work,
+                                 args.out, args.timeout):
+        print(f"packed {archive} ({archive.stat().st_size / 2**20:.1f} MiB)")
+    return 0
+
+
 COMMANDS = {"generate": cmd_generate, "worker": cmd_worker, "run": cmd_run,
-            "report": cmd_report, "pack": cmd_pack, "unpack": cmd_unpack}
+            "report": cmd_report, "pack": cmd_pack, "unpack": cmd_unpack,
+            "device": cmd_device}
 COMMANDS.update({"gate": cmd_gate, "expectations": cmd_expectations, "diff": cmd_diff})
 
 

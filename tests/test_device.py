@@ -167,3 +167,34 @@ def test_device_probes_are_opt_in_and_decisive(tmp_path: Path) -> None:
                 for line in (tmp_path / "manifest.jsonl").read_text().splitlines()}
     assert "bn_device" in families and all(f.startswith("do_") or f in OPT_IN
                                            for f in families)
+
+
+def test_device_command_runs_each_device_and_packs_each_run(cases: Path,
+                                                            tmp_path: Path) -> None:
+    """`conformance device` as the lent machine runs it, then the trip home."""
+    from conformance.device import run_on_device
+
+    out = tmp_path / "OUT"
+    archives = run_on_device(sys.executable, ["numpy"], ["cpu", "cuda"], cases,
+                             tmp_path / "work", out)
+    version = NumpyAdapter().version()
+    assert sorted(a.name for a in archives) == sorted(
+        f"{run_dir_name('numpy', v, d)}.tar.gz"
+        for v, d in ((version, "cpu"), ("unavailable", "cuda")))
+    assert sorted(out.iterdir()) == sorted(archives)  # nothing else comes back
+    home = tmp_path / "home"
+    assert main(["unpack", *map(str, archives), "--out", str(home)]) == 0
+    assert main(["report", "--runs", str(home), "--cases", str(cases), "--out",
+                 str(tmp_path / "rep")]) == 0
+    assert "unavailable (cuda)" in (tmp_path / "rep" / "index.html").read_text()
+
+
+def test_device_command_generates_the_probes_when_no_cases_came_along(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conformance import device
+
+    monkeypatch.setattr(device, "pack", lambda dirs, archive: 0)
+    device.run_on_device(sys.executable, ["numpy"], ["cpu"], tmp_path / "cases",
+                         tmp_path / "work", tmp_path / "out")
+    manifest = (tmp_path / "cases" / "manifest.jsonl").read_text()
+    assert '"family": "bn_device"' in manifest and '"family": "bn_layout"' in manifest
