@@ -362,7 +362,13 @@ class FlaxAdapter(Adapter):
         jax = _jax()
         import flax  # noqa: F401  (an import failure is the run's ERROR)
 
-        backend = jax.default_backend()
+        try:
+            backend = jax.default_backend()
+        except Exception as exc:  # CPU-only jaxlib under JAX_PLATFORMS=cuda: a bare assert
+            why = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            raise RuntimeError(f"device {self.device!r} unavailable: JAX cannot start "
+                               f"platform {os.environ['JAX_PLATFORMS']!r} "
+                               f"({type(exc).__name__}{': ' + why if why else ''})") from None
         if backend != ("cpu" if kind == "cpu" else "gpu"):
             raise RuntimeError(f"device {self.device!r} unavailable: JAX backend is "
                                f"{backend!r}")
