@@ -288,3 +288,22 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", "-m", "not framework", *session.posargs)
     session.run("ruff", "check", "conformance", "tests", "noxfile.py")
     session.run("mypy")
+
+
+@nox.session(python=False)
+def device(session: nox.Session) -> None:
+    """On a lent GPU machine: its own Python runs torch and Flax on cpu and cuda from this
+    working tree (nothing installed), and each run comes back as one archive in $OUT.
+
+        nox -s device -- --python /usr/bin/python3.12 [--env torch] [--out DIR]
+
+    Without nox there: PYTHONPATH=$PWD python3.12 -m conformance device --out "$OUT".
+    At home: `conformance unpack $FILES --out reports/runs`, then `conformance report`.
+    """
+    args = list(session.posargs)
+    python = args[args.index("--python") + 1] if "--python" in args else "python3"
+    session.run(python, "-m", "conformance", "device", *(["--python", python]
+                if "--python" not in args else []), *args,
+                env={"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
+                                                                 os.environ.get("PYTHONPATH")]))},
+                external=True)

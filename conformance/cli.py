@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -38,6 +39,16 @@ def _check_writable(path: Path, option: str) -> None:
         raise UsageError(f"{option} {path}: not writable ({exc.strerror or exc})") from None
 
 
+_DEVICE = re.compile(r"cpu|cuda(:\d+)?")
+
+
+def _device(text: str) -> str:
+    """``cpu``, ``cuda`` or ``cuda:N``; whether this machine has it is the worker's call."""
+    if _DEVICE.fullmatch(text) is None:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected cpu, cuda or cuda:N")
+    return text
+
+
 def _parser() -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = _Parser(prog="conformance", description=__doc__)
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -46,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     g = sub.add_parser("generate", help="materialize case inputs and the manifest")
     g.add_argument("--out", type=Path, default=Path("cases/generated"))
     g.add_argument("--families", nargs="*", default=None)
+    g.add_argument("--device-probes", action="store_true",
+                   help="add the cases where a GPU takes another path (bn_device) to the "
+                        "default families")
     g.add_argument("--scale", type=int, default=1,
                    help="replicate every case N times with new seeds (benchmark growth)")
 
@@ -56,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--resume", action="store_true")
     w.add_argument("--echo", action="store_true", help="also stream records to stdout")
     w.add_argument("--filter", default=None, help="only cases whose id contains this")
+    w.add_argument("--device", type=_device, default="cpu",
+                   help="where the adapter runs (cpu, cuda, cuda:N); a run on another "
+                        "device than the CPU is its own run, named '<version> (cuda)'")
 
     r = sub.add_parser("run", help="run framework workers isolated, in parallel")
     r.add_argument("--env", action="append", default=[], metavar="NAME=PYTHON",
@@ -69,22 +86,52 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--fresh", action="store_true", help="discard earlier results first")
     r.add_argument("--resume", action="store_true",
                    help="keep earlier results and run only the cases that have none")
+    r.add_argument("--device", type=_device, default="cpu",
+                   help="device every worker runs on (cpu, cuda, cuda:N)")
     r.add_argument("--progress", choices=("auto", "live", "log", "off"), default="auto",
                    help="progress on stderr: a live line per framework on a terminal (auto: "
                         "live when stderr is a terminal), a line per 25%% in logs, or none")
 
     rep = sub.add_parser("report", help="merge runs and write the reports")
-    rep.add_argument("--runs", type=Path, default=Path("reports/runs"))
+    rep.add_argument("--runs", type=Path, nargs="+", default=[Path("reports/runs")],
+                     help="directories of runs (several: e.g. the local runs and runs "
+                          "unpacked from a device machine)")
     rep.add_argument("--cases", type=Path, default=Path("cases/generated"))
     rep.add_argument("--out", type=Path, default=Path("reports"))
+
+    pk = sub.add_parser("pack", help="pack run directories into one archive (tar.gz)")
+    pk.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    pk.add_argument("--out", type=Path, required=True, metavar="ARCHIVE")
+    up = sub.add_parser("unpack", help="unpack archives written by `pack` into a runs dir")
+    up.add_argument("archives", type=Path, nargs="+", metavar="ARCHIVE")
+    up.add_argument("--out", type=Path, default=Path("reports/runs"))
+
+    dv = sub.add_parser("device", help="on a device machine: run every env once per "
+                                       "device with one Python, pack each run into --out")
+    dv.add_argument("--python", default=sys.executable,
+                    help="the machine's Python (default: this one)")
+    dv.add_argument("--env", action="append", default=None, metavar="NAME",
+                    help="environments to run (default: torch and flax)")
+    dv.add_argument("--devices", nargs="+", type=_device, default=["cpu", "cuda"])
+    dv.add_argument("--cases", type=Path, default=Path("cases/generated"),
+                    help="case store (generated with the device probes if absent)")
+    dv.add_argument("--work", type=Path, default=Path("reports/device"))
+    dv.add_argument("--timeout", type=float, default=300.0, help="seconds per case")
+    dv.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "reports/device")),
+                    help="where the archives go (default: $OUT)")
     _add_gate_parsers(sub)
     return p
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from conformance.cases import generate, materialize
+    from conformance.cases.families import FAMILIES, OPT_IN
 
-    cases = materialize(generate(args.families, args.scale), args.out)
+    families = args.families
+    if args.device_probes:
+        base = families if families is not None else [n for n in FAMILIES if n not in OPT_IN]
+        families = [*base, *sorted(OPT_IN - set(base))]
+    cases = materialize(generate(families, args.scale), args.out)
     print(f"{len(cases)} cases written to {args.out}")
     return 0
 
@@ -93,7 +140,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from conformance.runner import run_worker
 
     return run_worker(args.framework, args.cases, args.out, resume=args.resume,
-                      echo=sys.stdout if args.echo else None, case_filter=args.filter)
+                      echo=sys.stdout if args.echo else None, case_filter=args.filter,
+                      device=args.device)
 
 
 def _parse_envs(specs: Sequence[str]) -> list[tuple[str, str]]:
@@ -117,16 +165,17 @@ def _parse_unavailable(spec: str) -> list[tuple[str, str]]:
     return [(fw, reason.splitlines()[0][:300]) for fw in ENV_BY_NAME[name].frameworks]
 
 
-def _write_unavailable(out: Path, framework: str, kind: str, message: str) -> None:
-    from conformance.runner import RESULTS, Writer, run_dir_name
+def _write_unavailable(out: Path, framework: str, kind: str, message: str,
+                       device: str = "cpu") -> None:
+    from conformance.runner import RESULTS, Writer, device_type, run_dir_name
     from conformance.spec import SCHEMA_VERSION
 
-    path = out / run_dir_name(framework, "unavailable") / RESULTS
+    path = out / run_dir_name(framework, "unavailable", device) / RESULTS
     path.unlink(missing_ok=True)
     w = Writer(path, None)
     w.write({"kind": "header", "schema": SCHEMA_VERSION, "framework": framework,
              "framework_version": "unavailable", "python": "", "platform": "",
-             "error": {"type": kind, "message": message}})
+             "device_type": device_type(device), "error": {"type": kind, "message": message}})
     w.close()
 
 
@@ -160,18 +209,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress = reporter([fw for fw, _ in workers], sys.stderr, args.progress)
     try:
         runs = run_all(workers, args.cases, args.out, args.timeout, args.jobs,
-                       log_dir=args.out.parent / "logs", progress=progress)
+                       log_dir=args.out.parent / "logs", progress=progress,
+                       device=args.device)
     finally:
         if progress is not None:
             progress.close()
     for fw, reason in unavailable:
-        _write_unavailable(args.out, fw, "EnvironmentUnavailable", reason)
+        _write_unavailable(args.out, fw, "EnvironmentUnavailable", reason, args.device)
         print(f"{fw:<11}     --    ERROR {reason}")
     for run in runs:
         if run.run_dir is None:  # the worker never got as far as a header
             _write_unavailable(args.out, run.framework, "WorkerFailed",
                                f"worker exited with {run.returncode} before reporting "
-                               f"(see reports/logs/{run.framework}.log)")
+                               f"(see reports/logs/{run.framework}.log)", args.device)
         print(f"{run.framework:<11} {run.wall_seconds:7.1f} s  {run.state}")
         for fault in run.faults:
             print(f"  fault: {fault}")
@@ -191,7 +241,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     _check_writable(args.out, "--out")
     cases = {c.id: c for c in load_manifest(args.cases)}
-    analysis = analyze(load_runs(args.runs), cases, args.cases)
+    runs = [run for root in args.runs for run in load_runs(root)]
+    seen: dict[tuple[str, str], Path] = {}
+    for run in runs:  # report columns are keyed by (framework, version)
+        other = seen.setdefault((run.framework, run.version), run.path)
+        if other != run.path:
+            raise UsageError(f"{run.framework} {run.version}: two runs, {other} and "
+                             f"{run.path}; report one of them")
+    analysis = analyze(runs, cases, args.cases)
     try:
         paths = write_tables(analysis.results, analysis.discrepancies, args.out)
         paths.append(write_bugs(suspected_bugs(analysis.results, cases), args.out))
@@ -319,8 +376,39 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 1 if d.changed else 0
 
 
+def cmd_pack(args: argparse.Namespace) -> int:
+    from conformance.pack import pack
+
+    size = pack(args.run_dirs, args.out)
+    print(f"packed {len(args.run_dirs)} run(s) into {args.out} ({size / 2**20:.1f} MiB)")
+    return 0
+
+
+def cmd_unpack(args: argparse.Namespace) -> int:
+    from conformance.pack import unpack
+
+    for archive in args.archives:
+        for run_dir in unpack(archive, args.out):
+            print(f"unpacked {run_dir}")
+    return 0
+
+
+def cmd_device(args: argparse.Namespace) -> int:
+    from conformance.device import run_on_device
+
+    envs = args.env or ["torch", "flax"]
+    unknown = [e for e in envs if e not in ENV_BY_NAME]
+    if unknown:
+        raise UsageError(f"--env {unknown[0]!r}: unknown; known: {', '.join(ENV_BY_NAME)}")
+    for archive in run_on_device(args.python, envs, args.devices, args.cases, args.work,
+                                 args.out, args.timeout):
+        print(f"packed {archive} ({archive.stat().st_size / 2**20:.1f} MiB)")
+    return 0
+
+
 COMMANDS = {"generate": cmd_generate, "worker": cmd_worker, "run": cmd_run,
-            "report": cmd_report}
+            "report": cmd_report, "pack": cmd_pack, "unpack": cmd_unpack,
+            "device": cmd_device}
 COMMANDS.update({"gate": cmd_gate, "expectations": cmd_expectations, "diff": cmd_diff})
 
 

@@ -1,7 +1,7 @@
 """Two runs side by side: what an upgrade would change, before it is made.
 
 ``A`` is the baseline (the current pins), ``B`` the candidate. Either side is a
-run directory (``<framework>-<version>-py<X.Y>-<platform>/``), a directory of
+run directory (``<framework>-<version>-py<X.Y>-<platform>[-cuda]/``), a directory of
 run directories, or a report directory (``discrepancies.csv``, with its runs
 under ``runs/`` if present). Only frameworks present on both sides are compared.
 

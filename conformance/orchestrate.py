@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from conformance.progress import Reporter
-from conformance.runner import RESULTS, Writer, read_records, run_dir_name
+from conformance.runner import RESULTS, Writer, device_type, read_records, run_dir_name
 from conformance.spec import SCHEMA_VERSION, RunStatus
 
 # Restarts in a row that yield no new result before the orchestrator gives up on a worker.
@@ -92,9 +92,11 @@ class _Attempt:
     stderr_tail: str = ""
 
 
-def _command(python: str, framework: str, cases: Path, out: Path) -> list[str]:
+def _command(python: str, framework: str, cases: Path, out: Path,
+             device: str = "cpu") -> list[str]:
     return [python, "-m", "conformance", "worker", "--framework", framework,
-            "--cases", str(cases), "--out", str(out), "--resume", "--echo"]
+            "--cases", str(cases), "--out", str(out), "--resume", "--echo",
+            "--device", device]
 
 
 def _env() -> dict[str, str]:
@@ -225,12 +227,13 @@ def _has_result(results: Path, start: dict[str, Any]) -> bool:
         return False
 
 
-def _write_unavailable(out: Path, framework: str, reason: str) -> Path:
-    run_dir = out / run_dir_name(framework, "unavailable")
+def _write_unavailable(out: Path, framework: str, reason: str, device: str = "cpu") -> Path:
+    run_dir = out / run_dir_name(framework, "unavailable", device)
     (run_dir / RESULTS).unlink(missing_ok=True)
     w = Writer(run_dir / RESULTS, None)
     w.write({"kind": "header", "schema": SCHEMA_VERSION, "framework": framework,
              "framework_version": "unavailable", "python": "", "platform": "",
+             "device_type": device_type(device),
              "error": {"type": "WorkerFailed", "message": reason}})
     w.close()
     return run_dir
@@ -250,11 +253,11 @@ def _describe_exit(code: int) -> str:
 def run_framework(framework: str, python: str, cases: Path, out: Path,
                   case_timeout: float, *, log: Path | None = None,
                   startup_timeout: float | None = None,
-                  on_record: OnRecord = _ignore) -> FrameworkRun:
+                  on_record: OnRecord = _ignore, device: str = "cpu") -> FrameworkRun:
     """Run one framework to completion, surviving crashes and hangs of its worker."""
     run = FrameworkRun(framework, python)
     startup = startup_timeout if startup_timeout is not None else max(case_timeout, 300.0)
-    cmd = _command(python, framework, cases, out)
+    cmd = _command(python, framework, cases, out, device)
     t0 = time.perf_counter()
     idle = 0
     while not _STOP.is_set():
@@ -268,7 +271,7 @@ def run_framework(framework: str, python: str, cases: Path, out: Path,
                  if att.timed_out else
                  f"worker exited with {_describe_exit(att.returncode)} before reporting"
                  + (f": {att.stderr_tail}" if att.stderr_tail else "")))
-            run.run_dir = _write_unavailable(out, framework, run.import_error)
+            run.run_dir = _write_unavailable(out, framework, run.import_error, device)
             break
         run.run_dir = out / _dir_of(att.header)
         if "error" in att.header:
@@ -315,14 +318,15 @@ def run_framework(framework: str, python: str, cases: Path, out: Path,
 def _dir_of(header: dict[str, Any]) -> str:
     """The run directory the worker writes to, from its header (see ``run_dir_name``)."""
     python = ".".join(str(header.get("python", "")).split(".")[:2])
+    kind = str(header.get("device_type", "cpu"))
     return (f"{header['framework']}-{header['framework_version']}-py{python}-"
-            f"{header['platform']}")
+            f"{header['platform']}{'' if kind == 'cpu' else '-' + kind}")
 
 
 def run_all(workers: list[tuple[str, str]], cases: Path, out: Path, case_timeout: float,
             jobs: int, *, log_dir: Path | None = None,
             startup_timeout: float | None = None,
-            progress: Reporter | None = None) -> list[FrameworkRun]:
+            progress: Reporter | None = None, device: str = "cpu") -> list[FrameworkRun]:
     """Run ``(framework, python)`` workers, ``jobs`` at a time; order of results = input.
 
     ``progress`` hears of each framework's start, every record, and its outcome.
@@ -342,7 +346,8 @@ def run_all(workers: list[tuple[str, str]], cases: Path, out: Path, case_timeout
             run = run_framework(
                 fw, py, cases, out, case_timeout,
                 log=log_dir / f"{fw}.log" if log_dir else None, startup_timeout=startup_timeout,
-                on_record=(lambda r: progress.record(fw, r)) if progress else _ignore)
+                on_record=(lambda r: progress.record(fw, r)) if progress else _ignore,
+                device=device)
         except Exception as exc:  # one framework's trouble must not stop the others
             run = FrameworkRun(fw, py, import_error=f"orchestrator error: "
                                f"{type(exc).__name__}: {exc}")

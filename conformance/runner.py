@@ -2,7 +2,7 @@
 
 Run directory (one per framework, version, Python and platform)::
 
-    <out>/<framework>-<version>-py<X.Y>-<platform>/
+    <out>/<framework>-<version>-py<X.Y>-<platform>[-<device>]/
         results.jsonl            header, doc claims, then start/result records
         outputs/<key>.npz        arrays of each ok result
 
@@ -10,6 +10,12 @@ Each result is appended and flushed as soon as it exists, and a ``start``
 record precedes it, so the orchestrator can tell which case a dead or hung
 worker was on. ``resume=True`` skips every (case, implementation) that already
 has a result, whatever its status.
+
+``device`` (``cpu``, ``cuda``, ``cuda:1``) is where the adapter places its work. A run on
+any device but the CPU is its own run: its directory name ends in ``-<device type>`` and
+its header carries ``device_type``, which the loader appends to the version
+(``torch 2.13.0 (cuda)``), so the report, the gate and ``conformance diff`` treat it as a
+version of its own beside the CPU run.
 """
 
 from __future__ import annotations
@@ -51,8 +57,15 @@ def python_tag() -> str:
     return f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
-def run_dir_name(framework: str, version: str) -> str:
-    return f"{framework}-{version}-py{python_tag()}-{platform_tag()}"
+def device_type(device: str) -> str:
+    """``cuda:1`` -> ``cuda``: the kind of device, what names a run."""
+    return device.split(":", 1)[0]
+
+
+def run_dir_name(framework: str, version: str, device: str = "cpu") -> str:
+    kind = device_type(device)
+    suffix = "" if kind == "cpu" else f"-{kind}"
+    return f"{framework}-{version}-py{python_tag()}-{platform_tag()}{suffix}"
 
 
 def result_key(case_id: str, implementation: str, op: str) -> str:
@@ -162,12 +175,39 @@ def _summary(outputs: dict[str, np.ndarray]) -> dict[str, Any]:
 
 
 def header(adapter: Adapter, version: str) -> dict[str, Any]:
+    """``device`` (from the adapter) describes the real device, ``cuda:0 (NVIDIA H200)``;
+    ``device_type`` (what was asked for) names the run."""
     return {
         "kind": "header", "schema": SCHEMA_VERSION, "suite_version": conformance.__version__,
         "framework": adapter.framework, "framework_version": version,
         "numpy": np.__version__, "python": platform.python_version(),
         "platform": platform_tag(), **adapter.environment(),
+        "device_type": device_type(adapter.device),
     }
+
+
+def _error_header(framework: str, device: str, exc: BaseException) -> dict[str, Any]:
+    return {"kind": "header", "schema": SCHEMA_VERSION, "framework": framework,
+            "framework_version": "unavailable", "python": platform.python_version(),
+            "platform": platform_tag(), "suite_version": conformance.__version__,
+            "device_type": device_type(device),
+            "error": {"type": type(exc).__name__,
+                      "message": str(exc).splitlines()[0][:500] if str(exc) else ""}}
+
+
+class DeviceUnavailable(RuntimeError):
+    """The device asked for is not one this adapter, or this machine, can use."""
+
+
+def _prepare(framework: str, device: str) -> tuple[Adapter, str]:
+    """The loaded adapter on ``device`` and the framework's version."""
+    adapter = _adapter(framework)
+    if device_type(device) not in adapter.devices:
+        raise DeviceUnavailable(f"{framework} runs on {', '.join(adapter.devices)} only, "
+                                f"not {device}")
+    adapter.device = device
+    adapter.load()
+    return adapter, adapter.version()
 
 
 def _provenance(impl: Implementation, case: Case) -> dict[str, Any]:
@@ -245,27 +285,23 @@ def _input_error(impl: Implementation, case: Case, framework: str,
 
 
 def run_worker(framework: str, cases_dir: Path, out_root: Path, *, resume: bool = False,
-               echo: IO[str] | None = None, case_filter: str | None = None) -> int:
-    """Run one framework's cases; returns 0, or 3 when the framework cannot be imported."""
+               echo: IO[str] | None = None, case_filter: str | None = None,
+               device: str = "cpu") -> int:
+    """Run one framework's cases; returns 0, or 3 when the framework cannot be imported
+    or cannot use ``device`` (the run's header then holds the one-line reason)."""
     cases = load_manifest(cases_dir)
     if case_filter:
         cases = [c for c in cases if case_filter in c.id]
     try:
-        adapter = _adapter(framework)
-        adapter.load()
-        version = adapter.version()
+        adapter, version = _prepare(framework, device)
     except Exception as exc:
-        run_dir = out_root / run_dir_name(framework, "unavailable")
+        run_dir = out_root / run_dir_name(framework, "unavailable", device)
         (run_dir / RESULTS).unlink(missing_ok=True)
         writer = Writer(run_dir / RESULTS, echo)
-        writer.write({"kind": "header", "schema": SCHEMA_VERSION, "framework": framework,
-                      "framework_version": "unavailable", "python": platform.python_version(),
-                      "platform": platform_tag(), "suite_version": conformance.__version__,
-                      "error": {"type": type(exc).__name__,
-                                "message": str(exc).splitlines()[0][:500] if str(exc) else ""}})
+        writer.write(_error_header(framework, device, exc))
         writer.close()
         return 3
-    run_dir = out_root / run_dir_name(framework, version)
+    run_dir = out_root / run_dir_name(framework, version, device)
     results = run_dir / RESULTS
     done: set[tuple[str, str, str]] = set()
     if resume:

@@ -140,6 +140,10 @@ class Adapter(abc.ABC):
     """A framework: how to import it, which implementations it has, what it documents."""
 
     framework: str
+    # Where the work runs: the worker sets ``device`` (one of ``devices``, optionally with
+    # an index, ``cuda:1``) before ``load``, which raises when the machine lacks it.
+    devices: tuple[str, ...] = ("cpu",)
+    device: str = "cpu"
 
     @abc.abstractmethod
     def load(self) -> None:
@@ -159,7 +163,7 @@ class Adapter(abc.ABC):
         """Seed the framework's random generators before each case."""
 
     def environment(self) -> dict[str, str]:
-        """Extra header facts (device, build flags)."""
+        """Extra header facts: ``device`` as the framework names it, build flags."""
         return {"device": "cpu"}
 
 

@@ -1,4 +1,6 @@
-"""Flax on JAX (CPU): ``flax.linen`` and ``flax.nnx`` BatchNorm and Dropout.
+"""Flax on JAX: ``flax.linen`` and ``flax.nnx`` BatchNorm and Dropout.
+
+On the CPU, or on a CUDA GPU with ``--device cuda`` (JAX's default device).
 
 How each row is driven, as a training loop drives it:
 
@@ -342,19 +344,40 @@ class FlaxDropout(Implementation):
 
 class FlaxAdapter(Adapter):
     framework = "flax"
+    devices = ("cpu", "cuda")
 
     def __init__(self) -> None:
         self.case_seed = 0
 
     def load(self) -> None:
+        """JAX picks its platform once, at import: ``JAX_PLATFORMS`` says which (``cuda``
+        needs the CUDA jaxlib plugin; without it JAX raises here, one line)."""
         import os
 
-        os.environ.setdefault("JAX_PLATFORMS", "cpu")
+        kind = self.device.split(":", 1)[0]
+        if kind == "cpu":
+            os.environ.setdefault("JAX_PLATFORMS", "cpu")
+        else:
+            os.environ["JAX_PLATFORMS"] = kind
         jax = _jax()
         import flax  # noqa: F401  (an import failure is the run's ERROR)
 
-        if jax.default_backend() != "cpu":
-            raise RuntimeError(f"JAX backend is {jax.default_backend()!r}, not cpu")
+        try:
+            backend = jax.default_backend()
+        except Exception as exc:  # CPU-only jaxlib under JAX_PLATFORMS=cuda: a bare assert
+            why = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            raise RuntimeError(f"device {self.device!r} unavailable: JAX cannot start "
+                               f"platform {os.environ['JAX_PLATFORMS']!r} "
+                               f"({type(exc).__name__}{': ' + why if why else ''})") from None
+        if backend != ("cpu" if kind == "cpu" else "gpu"):
+            raise RuntimeError(f"device {self.device!r} unavailable: JAX backend is "
+                               f"{backend!r}")
+        index = int(self.device.split(":", 1)[1]) if ":" in self.device else 0
+        if index >= len(jax.devices()):
+            raise RuntimeError(f"device {self.device!r} unavailable: "
+                               f"{len(jax.devices())} JAX device(s)")
+        if kind != "cpu":
+            jax.config.update("jax_default_device", jax.devices()[index])
 
     def version(self) -> str:
         import flax
@@ -385,5 +408,8 @@ class FlaxAdapter(Adapter):
 
     def environment(self) -> dict[str, str]:
         jax = _jax()
-        return {"device": "cpu", "jax": str(jax.__version__),
+        index = int(self.device.split(":", 1)[1]) if ":" in self.device else 0
+        dev = jax.devices()[index]
+        name = "cpu" if dev.platform == "cpu" else f"cuda:{index} ({dev.device_kind})"
+        return {"device": name, "jax": str(jax.__version__),
                 "backend": str(jax.default_backend())}

@@ -4,11 +4,16 @@ A training step is forward in ``train()`` mode followed by ``backward()`` on the
 sum of the outputs, with no optimizer step (gamma and beta stay fixed).
 PyTorch only takes channels at dim 1, so channels-last cases are unsupported
 (users permute first; that is not the API under test).
+
+On ``cuda`` every module, buffer and input lives on the GPU (BatchNorm then takes
+cuDNN's path or torch's own CUDA kernel, as it would for users); outputs are copied
+back to the CPU.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,11 +41,16 @@ def _torch() -> Any:
     return torch
 
 
-def _tensor(a: np.ndarray, grad: bool = False, dtype: Any = None) -> Any:
+def _tensor(a: np.ndarray, grad: bool = False, dtype: Any = None, device: Any = "cpu") -> Any:
     """``dtype``: the case's torch dtype (bfloat16 inputs arrive as float32 arrays)."""
-    t = _torch().from_numpy(np.ascontiguousarray(a))
+    t = _torch().from_numpy(np.ascontiguousarray(a)).to(device)
     t = t if dtype is None else t.to(dtype)
     return t.requires_grad_(True) if grad else t
+
+
+def _like(a: np.ndarray, buffer: Any, grad: bool = False) -> Any:
+    """``a`` as a tensor of the module's dtype, on the module's device."""
+    return _tensor(a, grad, buffer.dtype, buffer.device)
 
 
 def _np(t: Any) -> np.ndarray:
@@ -72,12 +82,19 @@ def _bn_kwargs(case: Case) -> dict[str, Any]:
 def _step(module: Any, x: np.ndarray) -> Any:
     """One training step as users run it: forward in train mode, then backward."""
     module.train()
-    y = module(_tensor(x, grad=True, dtype=module.running_mean.dtype))
+    y = module(_like(x, module.running_mean, grad=True))
     y.sum().backward()
     return y
 
 
-class BatchNormModule(Implementation):
+@dataclass
+class TorchImplementation(Implementation):
+    """A row that runs on the adapter's device (``cpu``, ``cuda``, ``cuda:N``)."""
+
+    device: str = "cpu"
+
+
+class BatchNormModule(TorchImplementation):
     """``torch.nn.BatchNormNd`` and the suite's mean-only centering module."""
 
     def recipe_behaviours(self, case: Case) -> frozenset[str]:
@@ -113,7 +130,7 @@ class BatchNormModule(Implementation):
                 raise Unsupported("torch.nn.BatchNorm cannot normalize the mean only")
             cls = getattr(torch.nn, self.name.rsplit(".", 1)[1])
             module = cls(case.channels, **_bn_kwargs(case))
-        module = module.to(getattr(torch, case.dtype))
+        module = module.to(device=self.device, dtype=getattr(torch, case.dtype))
         with torch.no_grad():
             if getattr(module, "weight", None) is not None:
                 module.weight.copy_(_tensor(inputs["gamma"]))
@@ -132,19 +149,19 @@ class BatchNormModule(Implementation):
                 rvs.append(_np(m.running_var))
         m.eval()
         out: Outputs = {"y_train": np.stack(ys), "running_mean": np.stack(rms),
-                        "y_eval": _np(m(_tensor(inputs["eval"], dtype=m.running_mean.dtype)))}
+                        "y_eval": _np(m(_like(inputs["eval"], m.running_mean)))}
         if rvs:
             out["running_var"] = np.stack(rvs)
         probe = self._make(case, inputs)
         probe.train()
-        y = probe(_tensor(train[0], grad=True, dtype=probe.running_mean.dtype))
+        y = probe(_like(train[0], probe.running_mean, grad=True))
         out["mean_after_forward"] = _np(probe.running_mean)
         y.sum().backward()
         out["mean_after_backward"] = _np(probe.running_mean)
         # The nearest thing torch has to trainable=False: parameters without gradients.
         frozen = self._make(case, inputs).requires_grad_(False)
         frozen.train()
-        out["frozen_train"] = _np(frozen(_tensor(train[0], dtype=frozen.running_mean.dtype)))
+        out["frozen_train"] = _np(frozen(_like(train[0], frozen.running_mean)))
         return out
 
 
@@ -179,7 +196,7 @@ def _mean_centering(case: Case) -> Any:
     return MeanCentering(case.channels, float(momentum))  # type: ignore[arg-type]
 
 
-class FunctionalBatchNorm(Implementation):
+class FunctionalBatchNorm(TorchImplementation):
     """``torch.nn.functional.batch_norm`` with running buffers kept by the caller."""
 
     def supports(self, case: Case) -> str | None:
@@ -199,25 +216,25 @@ class FunctionalBatchNorm(Implementation):
             kwargs["momentum"] = float(case.get("momentum"))  # type: ignore[arg-type]
         if case.get("epsilon") != "default":
             kwargs["eps"] = float(case.get("epsilon"))  # type: ignore[arg-type]
-        dt = getattr(torch, case.dtype)
-        gamma = _tensor(inputs["gamma"], dtype=dt).clone().requires_grad_(True)
-        beta = _tensor(inputs["beta"], dtype=dt).clone().requires_grad_(True)
+        dt, dev = getattr(torch, case.dtype), self.device
+        gamma = _tensor(inputs["gamma"], dtype=dt, device=dev).clone().requires_grad_(True)
+        beta = _tensor(inputs["beta"], dtype=dt, device=dev).clone().requires_grad_(True)
 
         def buffers() -> tuple[Any, Any]:
-            return torch.zeros(case.channels, dtype=dt), torch.ones(case.channels, dtype=dt)
+            return (torch.zeros(case.channels, dtype=dt, device=dev),
+                    torch.ones(case.channels, dtype=dt, device=dev))
 
         rm, rv = buffers()
         ys, rms, rvs = [], [], []
         for x in inputs["train"]:
-            y = fn(_tensor(x, grad=True, dtype=dt), rm, rv, gamma, beta, training=True, **kwargs)
+            y = fn(_like(x, rm, grad=True), rm, rv, gamma, beta, training=True, **kwargs)
             y.sum().backward()
             ys.append(_np(y))
             rms.append(_np(rm))
             rvs.append(_np(rv))
-        y_eval = fn(_tensor(inputs["eval"], dtype=dt), rm, rv, gamma, beta, training=False,
-                    **kwargs)
+        y_eval = fn(_like(inputs["eval"], rm), rm, rv, gamma, beta, training=False, **kwargs)
         prm, prv = buffers()
-        y0 = fn(_tensor(inputs["train"][0], grad=True, dtype=dt), prm, prv, gamma, beta,
+        y0 = fn(_like(inputs["train"][0], prm, grad=True), prm, prv, gamma, beta,
                 training=True, **kwargs)
         after_forward = _np(prm)
         y0.sum().backward()
@@ -226,7 +243,7 @@ class FunctionalBatchNorm(Implementation):
                 "mean_after_forward": after_forward, "mean_after_backward": _np(prm)}
 
 
-class DropoutImpl(Implementation):
+class DropoutImpl(TorchImplementation):
     """``torch.nn.Dropout`` (module) and ``torch.nn.functional.dropout``."""
 
     def supports(self, case: Case) -> str | None:
@@ -236,7 +253,7 @@ class DropoutImpl(Implementation):
 
     def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
         torch = _torch()
-        x = _tensor(inputs["x"], dtype=getattr(torch, case.dtype))
+        x = _tensor(inputs["x"], dtype=getattr(torch, case.dtype), device=self.device)
         p = float(case.get("rate"))  # type: ignore[arg-type]
         if self.name == "torch.nn.Dropout":
             module = torch.nn.Dropout(p=p)
@@ -250,25 +267,37 @@ class DropoutImpl(Implementation):
 
 class TorchAdapter(Adapter):
     framework = "torch"
+    devices = ("cpu", "cuda")
 
     def load(self) -> None:
         torch = _torch()
         torch.set_num_threads(1)  # deterministic reductions; frameworks run side by side
+        if self.device != "cpu":
+            if not torch.cuda.is_available():
+                raise RuntimeError(f"device {self.device!r} unavailable: torch "
+                                   f"{torch.__version__} sees no CUDA device "
+                                   f"(torch.version.cuda={torch.version.cuda})")
+            index = torch.device(self.device).index or 0
+            if index >= torch.cuda.device_count():
+                raise RuntimeError(f"device {self.device!r} unavailable: "
+                                   f"{torch.cuda.device_count()} CUDA device(s)")
 
     def version(self) -> str:
         return str(_torch().__version__).split("+")[0]
 
     def implementations(self) -> Sequence[Implementation]:
+        dev = self.device
         impls: list[Implementation] = [
-            BatchNormModule(name, "batchnorm") for name in _RANKS
+            BatchNormModule(name, "batchnorm", device=dev) for name in _RANKS
         ]
-        impls.append(FunctionalBatchNorm("torch.nn.functional.batch_norm", "batchnorm"))
+        impls.append(FunctionalBatchNorm("torch.nn.functional.batch_norm", "batchnorm",
+                                         device=dev))
         # Centering cases are rank 2 and 4, so BatchNorm3d has none to run.
-        impls += [BatchNormModule(name, "centering")
+        impls += [BatchNormModule(name, "centering", device=dev)
                   for name in ("torch.nn.BatchNorm1d", "torch.nn.BatchNorm2d")]
-        impls.append(BatchNormModule(MEAN_CENTERING, "centering"))
-        impls += [DropoutImpl("torch.nn.Dropout", "dropout"),
-                  DropoutImpl("torch.nn.functional.dropout", "dropout")]
+        impls.append(BatchNormModule(MEAN_CENTERING, "centering", device=dev))
+        impls += [DropoutImpl("torch.nn.Dropout", "dropout", device=dev),
+                  DropoutImpl("torch.nn.functional.dropout", "dropout", device=dev)]
         return impls
 
     def documented(self) -> list[DocClaim]:
@@ -289,9 +318,17 @@ class TorchAdapter(Adapter):
         return claims + verified_claims("torch")
 
     def seed(self, seed: int) -> None:
-        _torch().manual_seed(seed)
+        _torch().manual_seed(seed)  # seeds every CUDA device too
 
     def environment(self) -> dict[str, str]:
         torch = _torch()
-        return {"device": "cpu", "threads": str(torch.get_num_threads()),
-                "build": str(torch.__version__)}
+        env = {"device": "cpu", "threads": str(torch.get_num_threads()),
+               "build": str(torch.__version__)}
+        if self.device != "cpu":
+            dev = torch.device(self.device)
+            index = dev.index or 0
+            env.update(device=f"cuda:{index} ({torch.cuda.get_device_name(index)})",
+                       cuda=str(torch.version.cuda),
+                       cudnn=str(torch.backends.cudnn.version()),
+                       cudnn_enabled=str(torch.backends.cudnn.enabled))
+        return env

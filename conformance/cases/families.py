@@ -27,6 +27,12 @@ from conformance.cases.tolerances import (
 
 Family = Callable[[], Iterator[Case]]
 FAMILIES: dict[str, Family] = {}
+# Families left out of the default set: generated only when named (``generate
+# --device-probes`` adds them). ``bn_device``'s float32 cases would make some rows'
+# momentum and variance findings decisive that are inconclusive today (an ONNX Runtime
+# export row's inference_statistics, a planted float32-statistics row), so they stay out
+# of the default matrix until those findings are reviewed.
+OPT_IN: frozenset[str] = frozenset({"bn_device"})
 
 
 def family(fn: Family) -> Family:
@@ -56,8 +62,9 @@ def _bn(family_name: str, *, op: str = "batchnorm", rank: int = 4, batch: int = 
         momentum: float | str = "default", epsilon: float | str = "default",
         steps: int = 3, offset: float = 0.0, spread: float = 1.0,
         special: str = "none", note: str = "", informational: str = "",
-        **extra: Param) -> Case:
-    shape = _shape(rank, batch, channels, layout)
+        spatial: tuple[int, ...] | None = None, **extra: Param) -> Case:
+    shape = (_shape(rank, batch, channels, layout) if spatial is None else
+             (batch, channels, *spatial) if layout == "first" else (batch, *spatial, channels))
     params: dict[str, Param] = dict(
         shape=shape, channel_axis=layout, dtype=dtype, momentum=momentum, epsilon=epsilon,
         steps=steps, offset=offset, spread=spread, special=special, **extra,
@@ -195,6 +202,28 @@ def _bn_half() -> Iterator[Case]:
 
 
 @family
+def _bn_device() -> Iterator[Case]:
+    """Inputs where a GPU takes another path (they run on the CPU too, as every case does).
+
+    PyTorch hands BatchNorm to cuDNN only when epsilon is at least cuDNN's minimum (1e-5):
+    one epsilon on each side of it, on the fused-kernel shape with a tiny-variance channel
+    so epsilon shows. Then a batch of one (the reduction is the spatial extent alone) and
+    8192 values a channel from a large spatial extent, where GPU kernels change their
+    reduction strategy. float16 and bfloat16 at rank 4 are ``bn_half``'s (a small
+    bfloat16 case cannot be bounded within 1e-2: its output rounding alone is ~1e-2).
+    """
+    for eps in (9.9e-6, 1.01e-5):
+        yield _bn("bn_device", epsilon=eps, dtype="float32", special="tiny_variance",
+                  tiny_mean=1e-3, batch=32, channels=4,
+                  note=f"float32 rank 4, epsilon {eps}: just {'below' if eps < 1e-5 else 'above'}"
+                       " cuDNN's minimum 1e-5; channel 1 has mean and std 1e-3")
+    yield _bn("bn_device", dtype="float32", batch=1, spatial=(6, 6),
+              note="float32 rank 4, batch of one: 36 values a channel, all spatial")
+    yield _bn("bn_device", dtype="float32", batch=2, channels=2, spatial=(64, 64), steps=2,
+              note="float32 rank 4, spatial 64x64: 8192 values a channel")
+
+
+@family
 def _bn_sequence() -> Iterator[Case]:
     yield _bn("bn_sequence", dtype="float64", steps=8, momentum=0.3, offset=2.0, spread=3.0,
               note="8 training steps on fresh batches, then inference")
@@ -241,13 +270,14 @@ def _centering() -> Iterator[Case]:
 
 
 def generate(families: list[str] | None = None, scale: int = 1) -> list[Case]:
-    """All cases of the named families (all families when ``None``), in a stable order.
+    """All cases of the named families (all but ``OPT_IN`` when ``None``), in a stable
+    order.
 
     ``scale`` > 1 adds ``scale - 1`` replicas of every case (for the benchmark's
     growth runs): the replica index is a parameter, so ids stay content-derived
     and each replica draws its own inputs from its own seed.
     """
-    names = list(FAMILIES) if families is None else families
+    names = [n for n in FAMILIES if n not in OPT_IN] if families is None else families
     unknown = [n for n in names if n not in FAMILIES]
     if unknown:
         raise ValueError(f"unknown case family {unknown[0]!r}; known: {', '.join(FAMILIES)}")

@@ -38,7 +38,11 @@ class Run:
 
     @property
     def version(self) -> str:
-        return str(self.header.get("framework_version", "unknown"))
+        """The framework's version, with the device when it is not the CPU:
+        ``2.13.0 (cuda)`` is a run of its own beside ``2.13.0`` (see ``runner``)."""
+        version = str(self.header.get("framework_version", "unknown"))
+        device = str(self.header.get("device_type", "cpu"))
+        return version if device == "cpu" else f"{version} ({device})"
 
     @property
     def error(self) -> str:

@@ -124,3 +124,23 @@ def test_dropout_rate_one_is_all_zeros(adapter: FlaxAdapter, name: str) -> None:
     case = next(c for c in CASES if c.op == "dropout" and c.get("rate") == 1.0)
     assert not _impl(adapter, name, "dropout").run(  # type: ignore[attr-defined]
         case, inputs_for(case))["y_train"].any()
+
+
+def test_device_cpu_names_the_cpu() -> None:
+    a = FlaxAdapter()
+    a.device = "cpu"
+    a.load()
+    assert a.environment()["device"] == "cpu"
+
+
+def test_cuda_without_a_gpu_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import jax
+
+    if jax.default_backend() == "gpu":
+        pytest.skip("this machine has a GPU")
+    monkeypatch.setenv("JAX_PLATFORMS", "cpu")  # load() sets it; restored afterwards
+    a = FlaxAdapter()
+    a.device = "cuda"
+    with pytest.raises(RuntimeError, match=r"^device 'cuda' unavailable: ") as info:
+        a.load()
+    assert "\n" not in str(info.value)

@@ -71,3 +71,24 @@ def test_dropout_rate_one_is_all_zeros(adapter: TorchAdapter) -> None:
     case = next(c for c in CASES if c.op == "dropout" and c.get("rate") == 1.0)
     impl = next(i for i in adapter.implementations() if i.name == "torch.nn.Dropout")
     assert not impl.run(case, inputs_for(case))["y_train"].any()
+
+
+def test_device_cpu_places_every_row_on_the_cpu() -> None:
+    a = TorchAdapter()
+    a.device = "cpu"
+    a.load()
+    assert {getattr(i, "device", None) for i in a.implementations()} == {"cpu"}
+    assert a.environment()["device"] == "cpu"
+
+
+def test_cuda_on_a_machine_without_one_is_a_one_line_error() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    a = TorchAdapter()
+    a.device = "cuda"
+    with pytest.raises(RuntimeError, match=r"^device 'cuda' unavailable: torch \S+ sees no "
+                                           r"CUDA device") as info:
+        a.load()
+    assert "\n" not in str(info.value)
