@@ -84,7 +84,7 @@ def test_keras_column_groups_name_their_backend() -> None:
 
     from conformance.compare.load import Run
 
-    runs = [Run(Path("."), {"framework": fw, "framework_version": "3.15.1", "backend": b})
+    runs = [Run(Path(), {"framework": fw, "framework_version": "3.15.1", "backend": b})
             for fw, b in (("keras", "tensorflow"), ("keras_jax", "jax"),
                           ("flax", "cpu"))]
     rows = [RowReport(r.framework, "3.15.1", "keras.layers.BatchNormalization", "batchnorm")
