@@ -21,13 +21,12 @@ No step applies the gradients (no optimizer update), so gamma and beta stay put.
 Two paths through ``keras.layers.BatchNormalization`` get their own rows:
 
 * the direct call (``layer(x, training=True)``), eager, as in a custom training
-  loop; a training step is the forward pass inside a ``GradientTape`` and
-  ``tape.gradient`` (no optimizer update, so gamma and beta stay put);
+  loop, with the backend's training step above;
 * ``[fit]``: the layer inside a one-layer ``keras.Sequential`` trained by
   ``model.fit`` (SGD with learning rate 0, ``batch_size`` = the case batch,
   ``shuffle=False``, one step per training batch) and evaluated by
   ``model.predict``; ``y_train`` is captured by a metric that stores ``y_pred``.
-  Data goes in as a ``tf.data.Dataset``: given arrays, ``fit`` casts every float
+  On TensorFlow data goes in as a ``tf.data.Dataset``: given arrays, ``fit`` casts every float
   array that is not ``floatx`` to ``floatx``
   (keras/src/trainers/data_adapters/array_slicing.py, "Normalize floats to
   floatx"). The row also sets ``keras.config.set_floatx(case.dtype)`` while it
@@ -45,7 +44,9 @@ nothing to differentiate that could change a statistic). What the recipe decides
 declared in ``recipe_behaviours``; the moments and the normalization are Keras's.
 
 Layers are built with ``dtype=case.dtype`` (the Keras dtype policy), because a
-float32 layer would silently cast float64 input to float32.
+float32 layer would silently cast float64 input to float32. Off TensorFlow the layer
+still computes float64 input in float32 (Keras's type promotion; see
+``_float64_qualifier``), so there float64 cases are their own ``[float64]`` rows.
 """
 
 from __future__ import annotations
