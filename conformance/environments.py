@@ -25,6 +25,11 @@ ENVIRONMENTS: tuple[Environment, ...] = (
         ("tensorflow-cpu==2.21.0", "tf-keras==2.21.0", "keras==3.15.1"),
         ("keras", "tf_keras", "tensorflow"),
     ),
+    # Keras 3 on JAX and on PyTorch: Keras picks its backend at import, so each backend
+    # is its own environment and worker (KERAS_BACKEND is set by the adapter's load()).
+    Environment("keras_jax", "3.11", ("keras==3.15.1", "jax==0.10.2", "jaxlib==0.10.2"),
+                ("keras_jax",)),
+    Environment("keras_torch", "3.11", ("keras==3.15.1", "torch==2.13.0"), ("keras_torch",)),
     # MXNet 1.9.1 imports only with numpy < 1.24 (it uses the removed np.bool alias).
     Environment("mxnet", "3.11", ("mxnet==1.9.1", "numpy==1.23.5"), ("mxnet",)),
     # JAX on CPU (the plain jax wheel with its CPU jaxlib); flax pulls optax and orbax.
@@ -46,6 +51,8 @@ ADAPTERS: dict[str, str] = {
     "numpy": "conformance.adapters.numpy_ref:NumpyAdapter",
     "torch": "conformance.adapters.pytorch:TorchAdapter",
     "keras": "conformance.adapters.keras3:KerasAdapter",
+    "keras_jax": "conformance.adapters.keras3:KerasJaxAdapter",
+    "keras_torch": "conformance.adapters.keras3:KerasTorchAdapter",
     "tf_keras": "conformance.adapters.tfkeras:TfKerasAdapter",
     "tensorflow": "conformance.adapters.tfops:TensorflowAdapter",
     "mxnet": "conformance.adapters.mxnet1:MxnetAdapter",

@@ -77,3 +77,19 @@ def test_recipe_demonstration_and_stand_in_conventions_never_port() -> None:
                   momentum_convention=NOT_APPLICABLE)
     data = ReportData(Analysis([], [], [recipe], []))
     assert not portable(data.columns[0])
+
+
+def test_keras_column_groups_name_their_backend() -> None:
+    from pathlib import Path
+
+    from conformance.compare.load import Run
+
+    runs = [Run(Path(), {"framework": fw, "framework_version": "3.15.1", "backend": b})
+            for fw, b in (("keras", "tensorflow"), ("keras_jax", "jax"),
+                          ("flax", "cpu"))]
+    rows = [RowReport(r.framework, "3.15.1", "keras.layers.BatchNormalization", "batchnorm")
+            for r in runs]
+    data = ReportData(Analysis([], [], rows, runs))
+    html = op_table(data, "batchnorm", [])
+    assert "keras 3.15.1 (tensorflow)" in html and "keras 3.15.1 (jax)" in html
+    assert data.group_label("flax", "3.15.1") == "flax 3.15.1"  # only Keras names a backend

@@ -1,22 +1,52 @@
-"""Keras 3 on the TensorFlow backend: BatchNormalization, Dropout, SpatialDropout, centering.
+"""Keras 3 on its TensorFlow, JAX and PyTorch backends: BatchNormalization, Dropout,
+SpatialDropout, centering, and the ``keras.ops`` forms.
+
+Keras picks its backend once, at import (``KERAS_BACKEND``), so each backend is its
+own worker and framework: ``keras`` (TensorFlow), ``keras_jax`` and ``keras_torch``.
+The rows are the same code on every backend; what differs is the training step,
+which is written the way each backend's custom training loop writes it:
+
+* TensorFlow: the forward pass inside a ``tf.GradientTape``, then ``tape.gradient``;
+* JAX: ``jax.value_and_grad`` of ``layer.stateless_call`` (the layer's variables
+  passed in and the updated non-trainable ones returned, then assigned), as in
+  Keras's "writing a training loop from scratch in JAX" guide. The forward/backward
+  probes call the layer eagerly (a stateful forward) and then take ``jax.grad`` of
+  the stateless call, which cannot assign anything. float64 cases run inside
+  ``jax.enable_x64(True)``: without it JAX has no float64 and Keras would silently
+  compute in float32;
+* PyTorch: the forward on a ``requires_grad`` tensor, then ``loss.backward()``.
+
+No step applies the gradients (no optimizer update), so gamma and beta stay put.
 
 Two paths through ``keras.layers.BatchNormalization`` get their own rows:
 
 * the direct call (``layer(x, training=True)``), eager, as in a custom training
-  loop; a training step is the forward pass inside a ``GradientTape`` and
-  ``tape.gradient`` (no optimizer update, so gamma and beta stay put);
+  loop, with the backend's training step above;
 * ``[fit]``: the layer inside a one-layer ``keras.Sequential`` trained by
   ``model.fit`` (SGD with learning rate 0, ``batch_size`` = the case batch,
   ``shuffle=False``, one step per training batch) and evaluated by
   ``model.predict``; ``y_train`` is captured by a metric that stores ``y_pred``.
-  Data goes in as a ``tf.data.Dataset``: given arrays, ``fit`` casts every float
+  On TensorFlow data goes in as a ``tf.data.Dataset``: given arrays, ``fit`` casts every float
   array that is not ``floatx`` to ``floatx``
   (keras/src/trainers/data_adapters/array_slicing.py, "Normalize floats to
   floatx"). The row also sets ``keras.config.set_floatx(case.dtype)`` while it
   runs, as a user training a float64 model does.
 
+On JAX and PyTorch ``[fit]`` takes the arrays themselves (``batch_size`` = the
+case batch), as users of those backends do; ``set_floatx(case.dtype)`` keeps fit
+from casting them.
+
+``keras.ops.batch_normalization`` is the low-level recipe written from the ops
+reference, as ``tf.nn.batch_normalization`` is for TensorFlow: ``keras.ops.moments``
+for the batch statistics and a caller-kept EMA (decay 0.99 and epsilon 1e-3, the
+layer's defaults, for ``"default"`` cases), forward only (its training step has
+nothing to differentiate that could change a statistic). What the recipe decides is
+declared in ``recipe_behaviours``; the moments and the normalization are Keras's.
+
 Layers are built with ``dtype=case.dtype`` (the Keras dtype policy), because a
-float32 layer would silently cast float64 input to float32.
+float32 layer would silently cast float64 input to float32. Off TensorFlow the layer
+still computes float64 input in float32 (Keras's type promotion; see
+``_float64_qualifier``), so there float64 cases are their own ``[float64]`` rows.
 """
 
 from __future__ import annotations
@@ -66,8 +96,41 @@ def _keras() -> Any:
     return keras
 
 
+def _backend() -> str:
+    return str(_keras().backend.backend())
+
+
 def _np(t: Any) -> np.ndarray:
+    if hasattr(t, "value") and hasattr(t, "assign"):  # a keras.Variable
+        t = t.value
+    if hasattr(t, "detach"):  # a torch tensor (maybe requiring grad)
+        t = t.detach().cpu()
+        if str(t.dtype) == "torch.bfloat16":  # NumPy has no bfloat16; float32 is exact
+            t = t.float()
     return np.asarray(t.numpy() if hasattr(t, "numpy") else t)
+
+
+@contextlib.contextmanager
+def _precision(case: Case) -> Iterator[None]:
+    """float64 on JAX needs its x64 mode (see the module docstring)."""
+    if case.dtype == "float64" and _backend() == "jax":
+        import jax
+
+        with jax.enable_x64(True):
+            yield
+    else:
+        yield
+
+
+class _KerasRow(Implementation):
+    """A row whose ``_run`` runs in the precision mode the case needs."""
+
+    def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
+        with _precision(case):
+            return self._run(case, inputs)
+
+    def _run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
+        raise NotImplementedError
 
 
 def _bn_kwargs(case: Case) -> dict[str, Any]:
@@ -91,6 +154,19 @@ def _bn_kwargs(case: Case) -> dict[str, Any]:
 def _flag_qualifier(case: Case) -> str:
     args = _FLAG_ARGS.get(str(case.get("flags")), {})
     return ",".join(f"{k}=False" for k in sorted(args))
+
+
+def _float64_qualifier(case: Case) -> str:
+    """``float64`` where the layer computes float64 input in float32: on every backend but
+    TensorFlow. ``BatchNormalization.call`` casts its input to
+    ``backend.result_type(inputs.dtype, "float32")`` (and ``keras.ops.mean``, which the
+    Centering recipe uses, computes in that type), and Keras's type promotion maps a
+    float64 result to float32 unless the backend is TensorFlow ("Force to be 32-bit
+    dtype when encountering 64-bit dtype. This is to be aligned with JAX's default
+    behavior", keras/src/backend/common/dtypes.py:235-241 and :276-278 at v3.15.1). That
+    path is its own row, as Flax's float64 path is, so the float32 cases alone measure
+    the conventions of the plain row."""
+    return "float64" if case.dtype == "float64" and _backend() != "tensorflow" else ""
 
 
 def _set_affine(layer: Any, inputs: Mapping[str, np.ndarray]) -> None:
@@ -117,15 +193,16 @@ class _Snapshot:
             variable.assign(value)
 
 
-class DirectBatchNorm(Implementation):
+class DirectBatchNorm(_KerasRow):
     """``BatchNormalization`` (or the Centering recipe) called eagerly with ``training=``."""
 
     def recipe_behaviours(self, case: Case) -> frozenset[str]:
         return RECIPE_CENTERING if self.name == CENTERING else frozenset()
 
     def qualify(self, case: Case) -> str:
-        q = _flag_qualifier(case)
-        return f"{self.name}[{q}]" if q and self.name == BN else self.name
+        flags = _flag_qualifier(case) if self.name == BN else ""
+        q = [q for q in (flags, _float64_qualifier(case)) if q]
+        return f"{self.name}[{','.join(q)}]" if q else self.name
 
     def supports(self, case: Case) -> str | None:
         if case.get("momentum") == "none":
@@ -153,15 +230,13 @@ class DirectBatchNorm(Implementation):
         _set_affine(layer, inputs)
         return layer
 
-    def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
-        import tensorflow as tf
-
+    def _run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
         train = inputs["train"]
         layer = self._make(case, inputs)
         fresh = _Snapshot(layer)
         ys, rms, rvs = [], [], []
         for x in train:
-            ys.append(_np(_step(tf, layer, x)))
+            ys.append(_np(_step(layer, x)))
             rm, rv = _running(layer)
             rms.append(rm)
             if rv is not None:
@@ -173,21 +248,28 @@ class DirectBatchNorm(Implementation):
         # The probes need a fresh layer: the same one with its variables put back
         # (constructing and building a new layer costs more than the probe).
         fresh.restore()
-        x0 = tf.constant(train[0])
-        with tf.GradientTape() as tape:
-            tape.watch(x0)
-            loss = tf.reduce_sum(layer(x0, training=True))
-        out["mean_after_forward"] = _running(layer)[0]
-        tape.gradient(loss, [x0, *layer.trainable_weights])
-        out["mean_after_backward"] = _running(layer)[0]
+        out["mean_after_forward"], out["mean_after_backward"] = _probe(layer, train[0])
         fresh.restore()
         layer.trainable = False
         out["frozen_train"] = _np(layer(train[0], training=True))
         return out
 
 
-def _step(tf: Any, layer: Any, x: np.ndarray) -> Any:
-    """A custom-loop training step: forward in a tape, then the gradients (not applied)."""
+def _step(layer: Any, x: np.ndarray) -> Any:
+    """A custom-loop training step on the worker's backend: forward and the gradients
+    with respect to the input and the trainable weights (not applied)."""
+    backend = _backend()
+    if backend == "jax":
+        return _jax_step(layer, x)
+    if backend == "torch":
+        import torch
+
+        xt = torch.from_numpy(np.array(x)).requires_grad_(True)
+        y = layer(xt, training=True)
+        y.sum().backward()
+        return y
+    import tensorflow as tf
+
     xt = tf.constant(x)
     with tf.GradientTape() as tape:
         tape.watch(xt)
@@ -195,6 +277,64 @@ def _step(tf: Any, layer: Any, x: np.ndarray) -> Any:
         loss = tf.reduce_sum(y)
     tape.gradient(loss, [xt, *layer.trainable_weights])
     return y
+
+
+def _jax_loss(layer: Any, non_trainable: list[Any]) -> Any:
+    """``sum(layer(x))`` as a pure function of (trainable values, x), returning the
+    output and the updated non-trainable values as auxiliary data."""
+    import jax.numpy as jnp
+
+    def loss(trainable: list[Any], x: Any) -> tuple[Any, tuple[Any, Any]]:
+        y, new_non_trainable = layer.stateless_call(trainable, non_trainable, x, training=True)
+        return jnp.sum(y), (y, new_non_trainable)
+
+    return loss
+
+
+def _jax_step(layer: Any, x: np.ndarray) -> Any:
+    import jax
+    import jax.numpy as jnp
+
+    trainable = [v.value for v in layer.trainable_variables]
+    non_trainable = [v.value for v in layer.non_trainable_variables]
+    grad = jax.value_and_grad(_jax_loss(layer, non_trainable), argnums=(0, 1), has_aux=True)
+    (_, (y, new_non_trainable)), _ = grad(trainable, jnp.asarray(x))
+    for variable, value in zip(layer.non_trainable_variables, new_non_trainable, strict=True):
+        variable.assign(value)
+    return y
+
+
+def _probe(layer: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The running mean of a fresh layer after one training-mode forward on ``x``, and
+    after that forward and a backward pass."""
+    backend = _backend()
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        layer(x, training=True)  # the eager (stateful) forward
+        after_forward = _running(layer)[0]
+        non_trainable = [v.value for v in layer.non_trainable_variables]
+        jax.grad(_jax_loss(layer, non_trainable), argnums=(0, 1), has_aux=True)(
+            [v.value for v in layer.trainable_variables], jnp.asarray(x))
+        return after_forward, _running(layer)[0]
+    if backend == "torch":
+        import torch
+
+        xt = torch.from_numpy(np.array(x)).requires_grad_(True)
+        loss = layer(xt, training=True).sum()
+        after_forward = _running(layer)[0]
+        loss.backward()
+        return after_forward, _running(layer)[0]
+    import tensorflow as tf
+
+    x0 = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x0)
+        loss = tf.reduce_sum(layer(x0, training=True))
+    after_forward = _running(layer)[0]
+    tape.gradient(loss, [x0, *layer.trainable_weights])
+    return after_forward, _running(layer)[0]
 
 
 @functools.cache
@@ -230,7 +370,7 @@ def _floatx(dtype: str) -> Iterator[None]:
         keras.config.set_floatx(old)
 
 
-class FitBatchNorm(Implementation):
+class FitBatchNorm(_KerasRow):
     """``BatchNormalization`` trained by ``model.fit`` and evaluated by ``model.predict``.
 
     Compiled models are cached by signature (shape, dtype, arguments) and their
@@ -243,7 +383,8 @@ class FitBatchNorm(Implementation):
         self._models: dict[tuple[Any, ...], tuple[Any, Any, Any]] = {}
 
     def qualify(self, case: Case) -> str:
-        return self.name
+        q = _float64_qualifier(case)
+        return f"{self.name[:-1]},{q}]" if q else self.name
 
     def supports(self, case: Case) -> str | None:
         return "Keras has no cumulative-average momentum" if case.get("momentum") == "none" \
@@ -266,9 +407,7 @@ class FitBatchNorm(Implementation):
             self._models[key] = (model, layer, probe)
         return self._models[key]
 
-    def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
-        import tensorflow as tf
-
+    def _run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
         keras = _keras()
         size, train = case.shape[0], inputs["train"]
         with _floatx(case.dtype):
@@ -281,6 +420,11 @@ class FitBatchNorm(Implementation):
             rvs: list[np.ndarray] = []
 
             def record(batch: int, logs: Any) -> None:  # keras calls it with these names
+                # JAX's fit keeps the variables' values outside them while it trains
+                # (keras/src/backend/jax/trainer.py, _purge_model_variables); a callback
+                # that reads them puts them back first, as that trainer expects.
+                if hasattr(model, "jax_state_sync"):
+                    model.jax_state_sync()
                 ys.append(_np(probe.value).copy())
                 rms.append(_np(layer.moving_mean).copy())
                 rvs.append(_np(layer.moving_variance).copy())
@@ -289,18 +433,26 @@ class FitBatchNorm(Implementation):
             # after every step. A tf.data pipeline (rather than arrays) keeps fit
             # from re-tracing its input functions on every call.
             flat = train.reshape(-1, *case.shape[1:])
-            data = tf.data.Dataset.from_tensor_slices((flat, np.zeros_like(flat))).batch(size)
-            model.fit(data, epochs=1, verbose=0, shuffle=False,
-                      callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=record)])
-            y_eval = model.predict(tf.data.Dataset.from_tensor_slices(inputs["eval"])
-                                   .batch(size), verbose=0)
+            callbacks = [keras.callbacks.LambdaCallback(on_train_batch_end=record)]
+            if _backend() == "tensorflow":
+                import tensorflow as tf
+
+                data = tf.data.Dataset.from_tensor_slices((flat, np.zeros_like(flat)))
+                model.fit(data.batch(size), epochs=1, verbose=0, shuffle=False,
+                          callbacks=callbacks)
+                y_eval = model.predict(tf.data.Dataset.from_tensor_slices(inputs["eval"])
+                                       .batch(size), verbose=0)
+            else:  # no tf.data without TensorFlow: the arrays, as JAX/torch users pass them
+                model.fit(flat, np.zeros_like(flat), batch_size=size, epochs=1, verbose=0,
+                          shuffle=False, callbacks=callbacks)
+                y_eval = model.predict(inputs["eval"], batch_size=size, verbose=0)
         if len(rms) != len(train):
             raise RuntimeError(f"fit ran {len(rms)} steps for {len(train)} batches")
         return {"y_train": np.stack(ys), "running_mean": np.stack(rms),
                 "running_var": np.stack(rvs), "y_eval": np.asarray(y_eval)}
 
 
-class KerasDropout(Implementation):
+class KerasDropout(_KerasRow):
     """``Dropout`` (any rank, ``noise_shape``) and ``SpatialDropout1D/2D/3D``."""
 
     def mask_shape(self, case: Case) -> tuple[int, ...] | None:
@@ -319,7 +471,7 @@ class KerasDropout(Implementation):
                     f"it runs only cases with noise_shape (batch, 1..., channels)")
         return None
 
-    def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
+    def _run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
         apply_deferred_seed()
         keras = _keras()
         rate = float(case.get("rate"))  # type: ignore[arg-type]
@@ -334,24 +486,100 @@ class KerasDropout(Implementation):
         return {"y_train": _np(layer(x, training=True)), "y_eval": _np(layer(x, training=False))}
 
 
+OPS_BN = "keras.ops.batch_normalization"
+OPS_DEFAULTS = {"decay": 0.99, "epsilon": 1e-3}  # the layer's defaults; the op has no momentum
+# What the recipe, not Keras, decides (as for tf.nn.batch_normalization): the op has no
+# momentum and no running statistics, so the EMA, when it runs and what inference
+# normalizes with are the recipe's; so is the epsilon of "default" cases (the op's own
+# default is 1e-3 too, but the recipe passes it). Normalization (epsilon placement,
+# gamma, keras.ops.moments' variance and its precision) is Keras's.
+OPS_RECIPE_BEHAVIOURS = frozenset({
+    "momentum_default", "momentum_convention", "epsilon_default", "running_variance_update",
+    "stats_update_trigger", "inference_statistics", "momentum_precision"})
+_OPS_FLAGS = {"scale_off": ("scale",), "center_off": ("offset",),
+              "affine_off": ("offset", "scale")}
+
+
+class OpsBatchNorm(_KerasRow):
+    """``keras.ops.moments`` + ``keras.ops.batch_normalization`` with a caller-kept EMA."""
+
+    def recipe_behaviours(self, case: Case) -> frozenset[str]:
+        return OPS_RECIPE_BEHAVIOURS
+
+    def qualify(self, case: Case) -> str:
+        off = _OPS_FLAGS.get(str(case.get("flags")), ())
+        return f"{self.name}[{','.join(f'{k}=None' for k in off)}]" if off else self.name
+
+    def supports(self, case: Case) -> str | None:
+        if case.get("momentum") == "none":
+            return "the recipe's EMA has no cumulative-average option"
+        if case.get("flags") == "mean_only":
+            return "keras.ops.batch_normalization always divides by the standard deviation"
+        return None
+
+    def _run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
+        from conformance.oracle.batchnorm import reduce_axes
+
+        ops = _keras().ops
+        momentum, epsilon = case.get("momentum"), case.get("epsilon")
+        decay = OPS_DEFAULTS["decay"] if momentum == "default" else float(momentum)  # type: ignore[arg-type]
+        eps = OPS_DEFAULTS["epsilon"] if epsilon == "default" else float(epsilon)  # type: ignore[arg-type]
+        axes = list(reduce_axes(len(case.shape), case.channel_axis))
+        off = _OPS_FLAGS.get(str(case.get("flags")), ())
+
+        def tensor(a: np.ndarray) -> Any:  # bfloat16 arrives as float32
+            return ops.cast(ops.convert_to_tensor(np.asarray(a)), case.dtype)
+
+        scale = None if "scale" in off else tensor(inputs["gamma"])
+        offset = None if "offset" in off else tensor(inputs["beta"])
+
+        def normalize(x: Any, mean: Any, var: Any) -> Any:
+            return ops.batch_normalization(x, mean, var, axis=case.channel_axis,
+                                           offset=offset, scale=scale, epsilon=eps)
+
+        rm = ops.zeros((case.channels,), case.dtype)
+        rv = ops.ones((case.channels,), case.dtype)
+        ys, rms, rvs = [], [], []
+        for x in inputs["train"]:
+            xt = tensor(x)
+            mean, var = ops.moments(xt, axes=axes)
+            ys.append(_np(normalize(xt, mean, var)))
+            rm = rm * decay + mean * (1 - decay)
+            rv = rv * decay + var * (1 - decay)
+            rms.append(_np(rm))
+            rvs.append(_np(rv))
+        return {"y_train": np.stack(ys), "running_mean": np.stack(rms),
+                "running_var": np.stack(rvs),
+                "y_eval": _np(normalize(tensor(inputs["eval"]), rm, rv))}
+
+
 def _seed_now(seed: int) -> None:
     # keras.utils.set_random_seed also seeds Python's `random`, which a
-    # SeedGenerator(seed=None) draws its seed from when a layer is built.
-    seed_tensorflow(seed)
+    # SeedGenerator(seed=None) draws its seed from when a layer is built, and NumPy
+    # and the backend's own generator (torch.manual_seed on torch).
+    if _backend() == "tensorflow":
+        seed_tensorflow(seed)
     _keras().utils.set_random_seed(seed)
 
 
 class KerasAdapter(Adapter):
+    """Keras 3 on the backend named by ``backend``; each backend is its own framework."""
+
     framework = "keras"
+    backend = "tensorflow"
 
     def load(self) -> None:
         import os
 
-        os.environ["KERAS_BACKEND"] = "tensorflow"
-        quiet_tensorflow(also=("keras",))
+        os.environ["KERAS_BACKEND"] = self.backend
+        self._import_backend()
         keras = _keras()
-        if keras.backend.backend() != "tensorflow":
-            raise RuntimeError(f"Keras backend is {keras.backend.backend()!r}, not tensorflow")
+        if keras.backend.backend() != self.backend:
+            raise RuntimeError(f"Keras backend is {keras.backend.backend()!r}, "
+                               f"not {self.backend} (keras was imported before load())")
+
+    def _import_backend(self) -> None:
+        quiet_tensorflow(also=("keras",))
 
     def version(self) -> str:
         return str(_keras().__version__)
@@ -361,7 +589,9 @@ class KerasAdapter(Adapter):
             DirectBatchNorm(BN, "batchnorm"),
             # Its own name: the loader keys results by (case, name, op).
             FitBatchNorm(f"{BN}[fit]", "batchnorm"),
+            OpsBatchNorm(OPS_BN, "batchnorm"),
             DirectBatchNorm(BN, "centering"),
+            OpsBatchNorm(OPS_BN, "centering"),
             DirectBatchNorm(CENTERING, "centering"),
             KerasDropout(DROPOUT, "dropout"),
             *(KerasDropout(name, "dropout") for name in SPATIAL),
@@ -372,7 +602,7 @@ class KerasAdapter(Adapter):
         claims = [signature_default(BN, keras.layers.BatchNormalization, param, behaviour)
                   for param, behaviour in (("momentum", "momentum_default"),
                                            ("epsilon", "epsilon_default"))]
-        return [c for c in claims if c is not None] + verified_claims("keras")
+        return [c for c in claims if c is not None] + verified_claims(self.framework)
 
     def seed(self, seed: int) -> None:
         """Done by the next dropout row, the only rows that draw random numbers
@@ -384,3 +614,43 @@ class KerasAdapter(Adapter):
 
         return {"device": "cpu", "backend": _keras().backend.backend(),
                 "tensorflow": str(tf.__version__)}
+
+
+class KerasJaxAdapter(KerasAdapter):
+    """Keras 3 on JAX (CPU)."""
+
+    framework = "keras_jax"
+    backend = "jax"
+
+    def _import_backend(self) -> None:
+        import os
+
+        os.environ.setdefault("JAX_PLATFORMS", "cpu")
+        import jax
+
+        if jax.default_backend() != "cpu":
+            raise RuntimeError(f"JAX backend is {jax.default_backend()!r}, not cpu")
+
+    def environment(self) -> dict[str, str]:
+        import jax
+
+        return {"device": "cpu", "backend": _backend(), "jax": str(jax.__version__),
+                "float64": "jax.enable_x64(True) around float64 cases"}
+
+
+class KerasTorchAdapter(KerasAdapter):
+    """Keras 3 on PyTorch (CPU)."""
+
+    framework = "keras_torch"
+    backend = "torch"
+
+    def _import_backend(self) -> None:
+        import torch
+
+        torch.set_num_threads(1)  # deterministic reductions; frameworks run side by side
+
+    def environment(self) -> dict[str, str]:
+        import torch
+
+        return {"device": "cpu", "backend": _backend(),
+                "torch": str(torch.__version__).split("+")[0]}

@@ -97,6 +97,16 @@ class ReportData:
     def run_of(self, col: Column) -> Run | None:
         return self._runs.get((col.framework, col.version))
 
+    def group_label(self, framework: str, version: str) -> str:
+        """The column group's heading: ``framework version``, except that a Keras run names
+        its backend from its header (``keras 3.15.1 (jax)``): Keras 3 runs on several
+        backends, each its own worker and framework (``keras``, ``keras_jax``, ...)."""
+        run = self._runs.get((framework, version))
+        backend = run.header.get("backend") if run is not None else None
+        if backend and (framework == "keras" or framework.startswith("keras_")):
+            return f"keras {version} ({backend})"
+        return f"{framework} {version}"
+
     def record(self, col: Column, case_id: str) -> dict[str, Any] | None:
         return self._records.get((col.framework, col.version, col.implementation, case_id))
 

@@ -91,7 +91,8 @@ def op_table(data: ReportData, op: str, details: list[str]) -> str:
         return ""
     groups = "".join(
         f"<th class='grp{' recipe' if recipe else ''}' data-fw='{e(fw)}' "
-        f"colspan='{len(list(g))}'>{e(fw)} {e(v)}{' · suite recipes' if recipe else ''}</th>"
+        f"colspan='{len(list(g))}'>{e(data.group_label(fw, v))}"
+        f"{' · suite recipes' if recipe else ''}</th>"
         for (fw, v, recipe), g in groupby(cols, key=_group))
     heads = "".join(_head(c, i) for i, c in enumerate(cols))
     rows = []
