@@ -13,11 +13,11 @@ the cases that pass it out of the fit (they cannot be predicted without a guess)
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from conformance.cases.model import Case, epsilon_of, momentum_of
+from conformance.cases.model import Case, Tolerance, epsilon_of, momentum_of
 from conformance.compare import special
 from conformance.compare.errors import compare, ratios
 from conformance.compare.evidence import Evidence, MomentCache, is_special, tolerance
@@ -42,9 +42,12 @@ class BatchNormInference:
     """The fitted groups of one row. ``epsilon_default`` and ``new_weight`` (the weight the
     first update gives the new batch mean) are measured values or ``None``."""
 
-    def __init__(self, evidence: Sequence[Evidence], moments: MomentCache | None = None
-                 ) -> None:
+    def __init__(self, evidence: Sequence[Evidence], moments: MomentCache | None = None,
+                 band: Callable[[Evidence, str], Tolerance] = tolerance) -> None:
         self.ev = list(evidence)
+        # The bound a candidate must meet: the case's tolerance, or a measured narrower
+        # precision's (statistics of float64 inputs accumulated in float32).
+        self.band = band
         self.epsilon_default: float | None = None
         self.floor: float | None = None  # a measured epsilon floor, a candidate of the fit
         self._moments: MomentCache = {} if moments is None else moments
@@ -122,7 +125,7 @@ class BatchNormInference:
             return
         variants = [(eff, conv.with_(epsilon_precision="as_given")) for _, eff, conv in todo]
         worst = [0.0] * len(todo)
-        tol = tolerance(e, "y_train")
+        tol = self.band(e, "y_train")
         for i, (x, moments) in enumerate(zip(e.inputs["train"], self.moments(e), strict=True)):
             expected = bn.training_outputs(x, e.case.channel_axis, variants, e.inputs["gamma"],
                                            e.inputs["beta"], moments)
@@ -138,7 +141,7 @@ class BatchNormInference:
         momentum (renorm's corrections start from the initial moving statistics), so
         the momentum passed is immaterial; later steps are judged by the checks."""
         first = {**e.inputs, "train": e.inputs["train"][:1]}
-        tol = tolerance(e, "y_train")
+        tol = self.band(e, "y_train")
         config = e.config or {}
         if config.get("virtual_batch_size") is not None and not config.get("renorm"):
             # Ghost batches: every variant at once, per virtual batch (the same maths).
@@ -183,7 +186,7 @@ class BatchNormInference:
                     exp = self._running_prediction(e, key, momentum, conv_e)
                     if exp is None:
                         continue
-                    self._running[memo] = compare(e.outputs[key], exp, tolerance(e, key)).ratio
+                    self._running[memo] = compare(e.outputs[key], exp, self.band(e, key)).ratio
                 out[e.case.id] = self._running[memo]
             return out
 
@@ -227,7 +230,7 @@ class BatchNormInference:
                                        e.inputs["beta"], conv)
                 else:
                     continue
-                out[e.case.id] = compare(e.outputs["y_eval"], exp, tolerance(e, "y_eval")).ratio
+                out[e.case.id] = compare(e.outputs["y_eval"], exp, self.band(e, "y_eval")).ratio
             return out
 
         return fit(grid({"inference_statistics": bn.INFERENCE_STATISTICS}), evaluate)

@@ -14,13 +14,13 @@ No documented value is an input anywhere: what is not measured is left out.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from conformance.adapters.documented import format_number
-from conformance.cases.model import Case
+from conformance.cases.model import Case, Tolerance
 from conformance.compare import bn_probes as probes
 from conformance.compare.bn_fit import BatchNormInference
-from conformance.compare.evidence import Evidence, MomentCache
+from conformance.compare.evidence import Evidence, MomentCache, tolerance
 from conformance.compare.fit import Candidate, Finding, Score, grid, marginal
 from conformance.oracle import batchnorm as bn
 
@@ -70,9 +70,36 @@ def infer_batchnorm(ev: Sequence[Evidence], failed: Mapping[str, tuple[str, str]
                     cases: Mapping[str, Case], moments: MomentCache | None = None
                     ) -> list[Finding]:
     """All batch-norm findings of one row. ``failed`` maps case id to (status, error);
-    ``moments``: a cache by case id shared with other rows whose evidence has the same inputs."""
+    ``moments``: a cache by case id shared with other rows whose evidence has the same inputs.
+
+    A row that computes float64 inputs in float32 fits no formula at float64 bounds; once
+    its statistics precision is measured as float32, its float64 cases are fitted again
+    within float32's bound, so its conventions are still measured."""
+    findings = _infer(ev, failed, cases, moments, tolerance)
+    by_name = {f.behaviour: f for f in findings}
+    narrow = by_name["stats_precision_float64"].actual == "float32"
+    unfitted = by_name["normalize_variance"].actual == "inconclusive"
+    if not (narrow and unfitted):
+        return findings
+
+    def band(e: Evidence, key: str) -> Tolerance:
+        return probes.narrow_band(e, key) if e.case.dtype == "float64" else tolerance(e, key)
+
+    refit = _infer(ev, failed, cases, moments, band)
+    note = "fitted within float32's bound: float64 inputs are computed in float32"
+    for f in refit:
+        if f.behaviour != "stats_precision_float64" and f.actual not in ("inconclusive",
+                                                                          "not_measured"):
+            f.note = f"{f.note}; {note}" if f.note else note
+    return [by_name["stats_precision_float64"] if f.behaviour == "stats_precision_float64"
+            else f for f in refit]
+
+
+def _infer(ev: Sequence[Evidence], failed: Mapping[str, tuple[str, str]],
+           cases: Mapping[str, Case], moments: MomentCache | None,
+           band: Callable[[Evidence, str], Tolerance]) -> list[Finding]:
     normal = [e for e in ev if e.case.get("batch_one") is None and _reduce(e.case) > 1]
-    inf = BatchNormInference(normal, moments)
+    inf = BatchNormInference(normal, moments, band)
     # Epsilon is solved for under every formula, so that each formula competes with its
     # own floor (a floor hides the formula on exactly the cases that show epsilon).
     readings = {_formula_key(f): probes.read_epsilons(

@@ -154,7 +154,12 @@ PLANTS: tuple[Plant, ...] = (
           {"frozen_layer_mode": "inference"}),
     Plant("float64_statistics_in_float32", "batchnorm",
           Knobs(stats_precision=("float64", "float32")),
-          {"stats_precision_float64": "float32"}),
+          {"stats_precision_float64": "float32"},
+          # Its conventions are fitted within float32's bound and recovered; the oracle has
+          # no exact float32 accumulation, so its float64 checks mismatch, with the cause
+          # stats_precision_float64 (explained, not absent).
+          xfail_checks="the oracle predicts no exact float32 accumulation: its mismatches "
+                       "are explained (cause stats_precision_float64), not absent"),
     Plant("float16_statistics_in_float16", "batchnorm",
           Knobs(stats_precision=("float16", "float16")),
           {"stats_precision_float16": "float16"},

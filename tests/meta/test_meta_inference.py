@@ -122,3 +122,14 @@ def test_every_definite_fitted_value_names_its_decisive_cases(
                                                              "not_applicable")
                and not f.evidence]
     assert not missing, missing
+
+
+def test_narrow_precision_mismatches_are_explained(planted_analysis: Analysis) -> None:
+    """The plants whose checks cannot pass (no exact oracle for a narrow accumulator) still
+    leave no unexplained mismatch: each one's cause is its precision behaviour."""
+    rows = [r for r in planted_analysis.results if r["status"] == "MISMATCH"
+            and r["implementation"] in ("planted.float64_statistics_in_float32",
+                                        "planted.float16_statistics_in_float16")]
+    assert rows
+    assert all(r["cause"].startswith("stats_precision_") for r in rows), \
+        {r["cause"] for r in rows}
