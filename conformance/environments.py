@@ -42,6 +42,8 @@ ENVIRONMENTS: tuple[Environment, ...] = (
          "ml_dtypes==0.6.0"),
         ("onnxruntime",),
     ),
+    # PaddlePaddle's CPU wheel (cp311); it requires numpy>=1.21.
+    Environment("paddle", "3.11", ("paddlepaddle==3.3.1",), ("paddle",)),
 )
 
 ENV_BY_NAME: dict[str, Environment] = {e.name: e for e in ENVIRONMENTS}
@@ -58,6 +60,7 @@ ADAPTERS: dict[str, str] = {
     "mxnet": "conformance.adapters.mxnet1:MxnetAdapter",
     "flax": "conformance.adapters.flax_adapter:FlaxAdapter",
     "onnxruntime": "conformance.adapters.onnxrt:OnnxRuntimeAdapter",
+    "paddle": "conformance.adapters.paddle_adapter:PaddleAdapter",
 }
 
 
