@@ -10,6 +10,7 @@ unexplained (a suspected bug, see :mod:`conformance.compare.explain`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -175,6 +176,10 @@ def bn_checks(run: Run, r: Mapping[str, Any], e: Evidence, moments: MomentCache,
         cause = _cause(e, key, reference, measured, make, moments)
         if cause == UNEXPLAINED and key.startswith("running_") and recipe & _RUNNING:
             cause = RECIPE
+        one = measured.get("batch_size_one_training")
+        if cause == UNEXPLAINED and math.prod(case.shape) == case.channels and one not in (
+                None, "beta", *UNDECIDED):
+            cause = "batch_size_one_training"  # its own behaviour names what happens there
         detail = (f"{run.framework} {run.version} {r['implementation']} on {case.id} "
                   f"({case.dtype}, shape {case.shape}): {key} differs from the oracle under "
                   f"{source}"

@@ -199,8 +199,11 @@ def _batch_one(ev: Sequence[Evidence], failed: Mapping[str, tuple[str, str]],
 def infer_centering(ev: Sequence[Evidence], moments: MomentCache | None = None
                     ) -> list[Finding]:
     inf = BatchNormInference(ev, moments)
+    # Epsilon's precision too: a float64 case's epsilon rounded to float32 would otherwise
+    # leave every flag candidate unfitted (Paddle, Keras off TensorFlow).
     scored = inf.fit_training({"variance_normalized": (True, False),
-                               "gamma_applied": (True, False), "offset_applied": (True, False)},
+                               "gamma_applied": (True, False), "offset_applied": (True, False),
+                               "epsilon_precision": bn.EPSILON_PRECISIONS},
                               explicit_only=True)
     # The running-mean convention is not a centering behaviour, but the checks need it.
     means = inf.fit_running("running_mean", {"momentum_convention": bn.MOMENTUM_CONVENTIONS,
@@ -213,6 +216,7 @@ def infer_centering(ev: Sequence[Evidence], moments: MomentCache | None = None
             marginal(scored, "offset_applied", "offset_applied", _yes_no), convention,
             momentum_default(inf, convention.actual),
             marginal(means, "momentum_precision", "momentum_precision"),
+            marginal(scored, "epsilon_precision", "epsilon_precision"),
             marginal(var_fit, "running_variance_update", "running_variance_update")]
 
 
