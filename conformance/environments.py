@@ -42,8 +42,9 @@ ENVIRONMENTS: tuple[Environment, ...] = (
          "ml_dtypes==0.6.0"),
         ("onnxruntime",),
     ),
-    # PaddlePaddle's CPU wheel (cp311); it requires numpy>=1.21.
-    Environment("paddle", "3.11", ("paddlepaddle==3.3.1",), ("paddle",)),
+    # PaddlePaddle's CPU wheel (cp311); it requires numpy>=1.21, and
+    # paddle.utils.cpp_extension imports setuptools at import time (uv venvs have none).
+    Environment("paddle", "3.11", ("paddlepaddle==3.3.1", "setuptools==65.5.0"), ("paddle",)),
 )
 
 ENV_BY_NAME: dict[str, Environment] = {e.name: e for e in ENVIRONMENTS}
