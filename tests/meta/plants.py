@@ -83,10 +83,6 @@ class Plant:
         return {b: v for b, v in truth.items() if b not in self.unknown and b not in self.planted}
 
 
-_NOT_INFERRED = "{} is not inferred yet (issue 10 item {})"
-_NO_CONVENTION = "the oracle has no convention for {} (issue 10 item 1)"
-_FLOORS = ("floors are picked from EPSILON_FLOORS, not measured, so the checks run under a "
-           "wrong epsilon (issue 10 item 3)")
 
 # What the default case set decides for the baseline: an inference that answered
 # ``inconclusive`` to everything would pass every other test.
