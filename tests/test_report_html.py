@@ -120,3 +120,14 @@ def test_charts_escape_and_clip() -> None:
     xs = [float(v) for v in re.findall(r"cx='([\d.]+)'", svg)]
     assert min(xs) >= 330 and max(xs) <= 760
     assert "no data" in charts.line_chart([charts.Series("a", [float("nan")])], "t", "x")
+
+
+def test_keras_backend_snippets_choose_the_backend_before_importing_keras() -> None:
+    from conformance.cases import generate
+    from conformance.report.snippets import snippet
+
+    case = next(c for c in generate(["bn_batch"]))
+    for framework, backend in (("keras_jax", "jax"), ("keras_torch", "torch")):
+        code = snippet(framework, "keras.layers.BatchNormalization", case, None)
+        assert f'os.environ["KERAS_BACKEND"] = "{backend}"' in code
+        assert code.index("KERAS_BACKEND") < code.index("import keras")

@@ -115,11 +115,15 @@ def _torch(impl: str, case: Case) -> str:
 
 
 def _keras_like(module: str) -> Callable[[str, Case], str]:
+    # Keras 3 converts from any backend (a torch tensor that requires grad has no __array__);
+    # tf_keras tensors are NumPy-convertible.
+    conv = "keras.ops.convert_to_numpy" if module == "keras" else "np.asarray"
+
     def gen(impl: str, case: Case) -> str:
         if case.op == "dropout":
             cls = impl.split("[", maxsplit=1)[0]
             return (f"import {module}\n"
-                    f"y = np.asarray({cls}({case.get('rate')!r})(x, training=True))\n" + DROP_PRINT)
+                    f"y = {conv}({cls}({case.get('rate')!r})(x, training=True))\n" + DROP_PRINT)
         kw = _kwargs(case, {"momentum": "momentum", "epsilon": "epsilon"},
                      {"axis": case.channel_axis})
         flags = {"scale_off": ", scale=False", "center_off": ", center=False",
@@ -131,9 +135,9 @@ def _keras_like(module: str) -> Callable[[str, Case], str]:
                 "if layer.beta is not None: layer.beta.assign(beta)\n"
                 "for step, x in enumerate(train, 1):\n"
                 "    layer(x, training=True)\n"
-                "    print(step, 'moving_mean', np.asarray(layer.moving_mean), "
-                "'moving_variance', np.asarray(layer.moving_variance))\n"
-                "print('y_eval', np.asarray(layer(eval_x, training=False)))")
+                f"    print(step, 'moving_mean', {conv}(layer.moving_mean), "
+                f"'moving_variance', {conv}(layer.moving_variance))\n"
+                f"print('y_eval', {conv}(layer(eval_x, training=False)))")
 
     return gen
 
@@ -185,8 +189,19 @@ def _numpy(impl: str, case: Case) -> str:
             "print('y_eval', out['y_eval'])")
 
 
+def _keras_backend(backend: str) -> Callable[[str, Case], str]:
+    """Keras 3 on another backend: the same calls, the backend chosen before the import."""
+    gen = _keras_like("keras")
+
+    def with_backend(impl: str, case: Case) -> str:
+        return f'import os\nos.environ["KERAS_BACKEND"] = "{backend}"\n' + gen(impl, case)
+
+    return with_backend
+
+
 GENERATORS: dict[str, Callable[[str, Case], str]] = {
     "torch": _torch, "keras": _keras_like("keras"), "tf_keras": _keras_like("tf_keras"),
+    "keras_jax": _keras_backend("jax"), "keras_torch": _keras_backend("torch"),
     "mxnet": _mxnet, "numpy": _numpy,
 }
 
