@@ -13,6 +13,7 @@ from browser.synthetic import EVIL, build  # tests/ is on sys.path (rootdir-rela
 
 from conformance.cases import generate
 from conformance.cases.families import inputs_for
+from conformance.cases.model import Case
 from conformance.compare.analyze import Analysis
 from conformance.compare.fit import Finding
 from conformance.report import charts
@@ -95,7 +96,7 @@ def test_numpy_export_reproduces_y_eval(analysis: Analysis) -> None:
 
 
 def test_snippet_recipe_draws_the_suite_inputs() -> None:
-    for case in generate(["bn_sequence", "bn_variance", "bn_epsilon", "dropout"])[::2]:
+    for case in generate(["bn_sequence", "bn_variance", "bn_epsilon", "bn_half", "dropout"])[::2]:
         ns: dict[str, object] = {"np": np}
         exec(recipe(case), ns)
         want = inputs_for(case)
@@ -131,3 +132,85 @@ def test_keras_backend_snippets_choose_the_backend_before_importing_keras() -> N
         code = snippet(framework, "keras.layers.BatchNormalization", case, None)
         assert f'os.environ["KERAS_BACKEND"] = "{backend}"' in code
         assert code.index("KERAS_BACKEND") < code.index("import keras")
+
+
+def _compiles(code: str) -> None:
+    compile(code, "<snippet>", "exec")  # a SyntaxError fails the test
+
+
+def _cases() -> tuple[Case, Case, Case, Case]:
+    cases = generate(["bn_layout", "bn_dtype", "dropout"])
+    bn = next(c for c in cases if len(c.shape) == 4 and c.channel_axis == 1
+              and c.dtype == "float32")
+    last = next(c for c in cases if len(c.shape) == 4 and c.channel_axis != 1)
+    f64 = next(c for c in cases if c.op == "batchnorm" and c.dtype == "float64")
+    do = next(c for c in cases if c.op == "dropout" and c.get("noise_shape") is None)
+    return bn, last, f64, do
+
+
+def test_flax_snippets_name_linen_and_nnx_and_enable_x64_for_float64() -> None:
+    bn, _, f64, do = _cases()
+    for impl, case, want in (
+            ("flax.linen.BatchNorm", bn, "nn.BatchNorm(axis=1"),
+            ("flax.nnx.BatchNorm", bn, "nnx.BatchNorm(3, axis=1"),
+            ("flax.linen.Dropout", do, "nn.Dropout("),
+            ("flax.nnx.Dropout", do, "nnx.Dropout(")):
+        code = snippet("flax", impl, case, None)
+        assert want in code and "no snippet generator" not in code, impl
+        _compiles(code)
+    for impl in ("flax.linen.BatchNorm[float64]", "flax.nnx.BatchNorm[float64]"):
+        code = snippet("flax", impl, f64, None)
+        assert 'jax.config.update("jax_enable_x64", True)' in code
+        assert "param_dtype=jnp.float64" in code and "dt = jnp.float64" in code
+        _compiles(code)
+
+
+def test_paddle_snippets_pass_data_format_attrs_and_mode() -> None:
+    bn, last, _, do = _cases()
+    code = snippet("paddle", "paddle.nn.BatchNorm2D", bn, None)
+    assert "paddle.nn.BatchNorm2D(3, data_format='NCHW'" in code and ".backward()" in code
+    _compiles(code)
+    code = snippet("paddle", "paddle.nn.BatchNorm2D[data_format=NHWC]", last, None)
+    assert "paddle.nn.BatchNorm2D(3, data_format='NHWC'" in code
+    _compiles(code)
+    flags = next(c for c in generate(["centering"]) if c.get("flags") == "affine_off")
+    code = snippet("paddle", "paddle.nn.BatchNorm1D[weight_attr=False,bias_attr=False]",
+                   flags, None)
+    assert "weight_attr=False, bias_attr=False" in code
+    _compiles(code)
+    code = snippet("paddle", "paddle.nn.Dropout[mode=downscale_in_infer]", do, None)
+    assert "paddle.nn.Dropout(p=" in code and "mode='downscale_in_infer'" in code
+    assert f"paddle.seed({do.seed})" in code
+    _compiles(code)
+    code = snippet("paddle", "paddle.nn.functional.dropout", do, None)
+    assert "paddle.nn.functional.dropout(x_t, training=True" in code
+    _compiles(code)
+
+
+def test_onnxruntime_snippets_build_the_node_at_the_rows_opset() -> None:
+    bn, _, _, do = _cases()
+    code = snippet("onnxruntime", "onnx.BatchNormalization[opset=15,training_mode=1]", bn,
+                   None)
+    assert "helper.make_node('BatchNormalization'" in code and "training_mode=1" in code
+    assert "helper.make_opsetid('', opset)" in code and ", 15)" in code
+    _compiles(code)
+    code = snippet("onnxruntime", "onnx.BatchNormalization[opset=9]", bn, None)
+    assert "training_mode" not in code and ", 9)" in code
+    _compiles(code)
+    code = snippet("onnxruntime", "onnx.Dropout[opset=13]", do, None)
+    assert "helper.make_node('Dropout'" in code and f"seed={do.seed}" in code
+    _compiles(code)
+    for impl, want in (
+            ("torch.onnx.export(BatchNorm2d)[training=TRAINING]->onnxruntime",
+             "dynamo=True, training=torch.onnx.TrainingMode.TRAINING"),
+            ("torch.onnx.export(BatchNorm2d)[dynamo=False,training=TRAINING]->onnxruntime",
+             "dynamo=False, training=torch.onnx.TrainingMode.TRAINING"),
+            ("torch.onnx.export(BatchNorm2d)[training=EVAL]->onnxruntime",
+             "training=torch.onnx.TrainingMode.EVAL")):
+        code = snippet("onnxruntime", impl, bn, None)
+        assert want in code and "ort.InferenceSession(" in code, impl
+        _compiles(code)
+    code = snippet("onnxruntime", "torch.onnx.export(Dropout)[training=EVAL]->onnxruntime", do,
+                   None)
+    assert "torch.nn.Dropout(" in code and "TrainingMode.EVAL" in code
+    _compiles(code)

@@ -34,27 +34,32 @@ def _literal(name: str, a: np.ndarray) -> str:
 
 def recipe(case: Case) -> str:
     """NumPy lines that draw the case's arrays from its seed, as the suite did."""
-    dt = case.dtype
+    # bfloat16: float32 arrays holding bfloat16 values, as the suite stores them
+    bf16 = case.dtype == "bfloat16"
+    dt = "ml_dtypes.bfloat16).astype('float32'" if bf16 else f"'{case.dtype}'"
+    head = ("import ml_dtypes\n" if bf16 else "") + f"rng = np.random.default_rng({case.seed})\n"
     if case.op == "dropout":
-        return (f"rng = np.random.default_rng({case.seed})\n"
-                f"x = (1.0 + rng.random({case.shape})).astype('{dt}')")
+        return head + f"x = (1.0 + rng.random({case.shape})).astype({dt})"
     offset = float(case.get("offset", 0.0) or 0.0)  # type: ignore[arg-type]
     spread = float(case.get("spread", 1.0) or 1.0)  # type: ignore[arg-type]
     shape = [1] * len(case.shape)
     shape[case.channel_axis] = case.channels
+    tiny = case.get("tiny_mean")
     special = {"zero_variance": "std.flat[0] = 0.0\nstd.flat[1] = 1e-5\n",
-               "tiny_variance": "std.flat[1] = 1e-3\n"}.get(str(case.get("special")), "")
-    return (f"rng = np.random.default_rng({case.seed})\n"
+               "tiny_variance": "std.flat[1] = 1e-3\n" + (
+                   f"mean.flat[1] = {float(tiny)!r}\n" if tiny is not None else ""),  # type: ignore[arg-type]
+               "centred": "mean[...] = 0.0\n"}.get(str(case.get("special")), "")
+    return (head +
             f"mean = ({offset!r} + {spread!r} * rng.uniform(-1, 1, {case.channels}))"
             f".reshape({tuple(shape)})\n"
             f"std = ({spread!r} * rng.uniform(0.5, 1.5, {case.channels})).reshape({tuple(shape)})\n"
             f"{special}"
             f"def draw():\n    return (mean + std * rng.standard_normal({case.shape}))"
-            f".astype('{dt}')\n"
+            f".astype({dt})\n"
             f"train = np.stack([draw() for _ in range({case.steps})])\n"
             f"eval_x = draw()\n"
-            f"gamma = rng.uniform(0.5, 2.0, {case.channels}).astype('{dt}')\n"
-            f"beta = rng.uniform(-1.0, 1.0, {case.channels}).astype('{dt}')")
+            f"gamma = rng.uniform(0.5, 2.0, {case.channels}).astype({dt})\n"
+            f"beta = rng.uniform(-1.0, 1.0, {case.channels}).astype({dt})")
 
 
 def arrays_block(case: Case, inputs: Mapping[str, np.ndarray] | None) -> str:
@@ -199,10 +204,204 @@ def _keras_backend(backend: str) -> Callable[[str, Case], str]:
     return with_backend
 
 
+def _dims(case: Case) -> tuple[int, ...]:
+    """A noise shape as the axes that share one draw (Flax's ``broadcast_dims``)."""
+    noise = case.get("noise_shape")
+    if not isinstance(noise, tuple):
+        return ()
+    return tuple(i for i, (n, s) in enumerate(zip(noise, case.shape, strict=True))
+                 if n == 1 and s != 1)
+
+
+def _flax(impl: str, case: Case) -> str:
+    x64 = case.dtype == "float64"
+    head = ("import jax\n" + ('jax.config.update("jax_enable_x64", True)  # float64 needs x64\n'
+                              if x64 else "") +
+            f"import jax.numpy as jnp\ndt = jnp.{case.dtype}\n")
+    nnx = impl.startswith("flax.nnx.")
+    if case.op == "dropout":
+        args = f"{case.get('rate')!r}, broadcast_dims={_dims(case)}"
+        if nnx:
+            call = ("from flax import nnx\n"
+                    f"layer = nnx.Dropout({args}, rngs=nnx.Rngs(dropout={case.seed}))\n"
+                    "layer.train()\ny = np.asarray(layer(jnp.asarray(x, dt)))\n")
+        else:
+            call = ("import flax.linen as nn\n"
+                    f"y = np.asarray(nn.Dropout({args}).apply({{}}, jnp.asarray(x, dt), "
+                    f"deterministic=False, rngs={{'dropout': jax.random.key({case.seed})}}))\n")
+        return head + call + DROP_PRINT
+    kw = _kwargs(case, {"momentum": "momentum", "epsilon": "epsilon"},
+                 {"axis": case.channel_axis})
+    kw += ", dtype=dt" + (", param_dtype=jnp.float64" if x64 else "")
+    kw += {"scale_off": ", use_scale=False", "center_off": ", use_bias=False",
+           "affine_off": ", use_bias=False, use_scale=False"}.get(str(case.get("flags")), "")
+    if nnx:
+        return (head + "from flax import nnx\n"
+                f"bn = nnx.BatchNorm({case.channels}, {kw}, rngs=nnx.Rngs(0))\n"
+                "if bn.scale is not None: bn.scale[...] = jnp.asarray(gamma, bn.scale[...].dtype)\n"
+                "if bn.bias is not None: bn.bias[...] = jnp.asarray(beta, bn.bias[...].dtype)\n"
+                "train_step = nnx.jit(lambda layer, x: nnx.value_and_grad("
+                "lambda m, x: m(x).sum())(layer, x))\n"
+                "bn.train()\nfor step, x in enumerate(train, 1):\n"
+                "    train_step(bn, jnp.asarray(x, dt))\n"
+                "    " + STATS_PRINT.format("np.asarray(bn.mean[...])", "np.asarray(bn.var[...])")
+                + "bn.eval()\nprint('y_eval', np.asarray(bn(jnp.asarray(eval_x, dt))))")
+    return (head + "import flax.linen as nn\n"
+            f"bn = nn.BatchNorm({kw})\n"
+            "variables = bn.init(jax.random.key(0), jnp.asarray(train[0], dt), "
+            "use_running_average=False)\n"
+            "params, stats = dict(variables.get('params', {})), variables['batch_stats']\n"
+            "for name, v in (('scale', gamma), ('bias', beta)):\n"
+            "    if name in params: params[name] = jnp.asarray(v, params[name].dtype)\n"
+            "def loss(params, stats, x):\n"
+            "    y, upd = bn.apply({'params': params, 'batch_stats': stats}, x, "
+            "use_running_average=False, mutable=['batch_stats'])\n"
+            "    return y.sum(), upd['batch_stats']\n"
+            "train_step = jax.jit(jax.value_and_grad(loss, has_aux=True))\n"
+            "for step, x in enumerate(train, 1):\n"
+            "    (_, stats), _grads = train_step(params, stats, jnp.asarray(x, dt))\n"
+            "    " + STATS_PRINT.format("np.asarray(stats['mean'])", "np.asarray(stats['var'])") +
+            "print('y_eval', np.asarray(bn.apply({'params': params, 'batch_stats': stats}, "
+            "jnp.asarray(eval_x, dt), use_running_average=True)))")
+
+
+def _paddle(impl: str, case: Case) -> str:
+    if case.op == "dropout":
+        kw = f"p={case.get('rate')!r}"
+        if "downscale_in_infer" in impl:
+            kw += ", mode='downscale_in_infer'"
+        noise = case.get("noise_shape")
+        if isinstance(noise, tuple):
+            kw += f", axis={[i for i, n in enumerate(noise) if n != 1]}"
+        call = ("paddle.nn.functional.dropout(x_t, training=True, " + kw + ")"
+                if "functional" in impl else f"paddle.nn.Dropout({kw})(x_t)")
+        return (f"import paddle\npaddle.seed({case.seed})\nx_t = paddle.to_tensor(x)\n"
+                f"y = {call}.numpy()\n" + DROP_PRINT)
+    rank = len(case.shape)
+    fmt = ({2: "NC", 3: "NLC", 4: "NHWC", 5: "NDHWC"} if case.channel_axis != 1 else
+           {2: "NC", 3: "NCL", 4: "NCHW", 5: "NCDHW"})[rank]
+    kw = _kwargs(case, {"momentum": "momentum", "epsilon": "epsilon"}, {"data_format": fmt})
+    flags = str(case.get("flags"))
+    kw += ", weight_attr=False" if flags in ("affine_off", "scale_off") else ""
+    kw += ", bias_attr=False" if flags in ("affine_off", "center_off") else ""
+    cls = impl.split("[", maxsplit=1)[0]
+    return (f"import paddle\npaddle.set_default_dtype('{case.dtype}')\n"
+            f"bn = {cls}({case.channels}, {kw})\n"
+            "if bn.weight is not None: bn.weight.set_value(gamma)\n"
+            "if bn.bias is not None: bn.bias.set_value(beta)\n"
+            "bn.train()\nfor step, x in enumerate(train, 1):\n"
+            "    x_t = paddle.to_tensor(x, stop_gradient=False)\n"
+            "    bn(x_t).sum().backward()\n"
+            "    " + STATS_PRINT.format("bn._mean.numpy()", "bn._variance.numpy()") +
+            "bn.eval()\nprint('y_eval', bn(paddle.to_tensor(eval_x)).numpy())")
+
+
+_ONNX_HEAD = ("import onnx, onnxruntime as ort\nfrom onnx import helper, TensorProto\n"
+              "def session(node, inputs, outputs, opset):\n"
+              "    graph = helper.make_graph([node], 'g', "
+              "[helper.make_tensor_value_info(n, t, None) for n, t in inputs],\n"
+              "        [helper.make_tensor_value_info(n, t, None) for n, t in outputs])\n"
+              "    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', "
+              "opset)])\n"
+              "    model.ir_version = 8\n"
+              "    return ort.InferenceSession(model.SerializeToString(), "
+              "providers=['CPUExecutionProvider'])\n")
+_ELEM = {"float16": "FLOAT16", "float32": "FLOAT", "float64": "DOUBLE", "bfloat16": "BFLOAT16"}
+
+
+def _onnx_export(impl: str, case: Case) -> str:
+    training = "training=TRAINING" in impl
+    dynamo = "dynamo=False" not in impl
+    mode = "torch.onnx.TrainingMode." + ("TRAINING" if training else "EVAL")
+    if dynamo:
+        export = ("def export(m, x):\n"
+                  f"    return torch.onnx.export(m, (x,), dynamo=True, training={mode})"
+                  ".model_proto.SerializeToString()\n")
+    else:
+        export = ("import io\ndef export(m, x):\n    buf = io.BytesIO()\n"
+                  f"    torch.onnx.export(m, (x,), buf, dynamo=False, training={mode})\n"
+                  "    return buf.getvalue()\n")
+    head = ("import torch, onnxruntime as ort\nt = torch.from_numpy\n" + export +
+            "def run(model, x):\n"
+            "    sess = ort.InferenceSession(model, providers=['CPUExecutionProvider'])\n"
+            "    return sess.run(None, {sess.get_inputs()[0].name: x})[0]\n")
+    if case.op == "dropout":
+        rate = case.get("rate")
+        if training:
+            return (head + f"m = torch.nn.Dropout({rate!r}).train()\n"
+                    "y = run(export(m, t(x)), x)  # the train-mode graph in ONNX Runtime\n"
+                    + DROP_PRINT)
+        return (head + f"m = torch.nn.Dropout({rate!r})\n"
+                "y = m.train()(t(x)).numpy()  # training output: PyTorch's\n" + DROP_PRINT +
+                "\nprint('y_eval (ONNX Runtime)', run(export(m.eval(), t(x)), x))")
+    kw = _kwargs(case, {"momentum": "momentum", "epsilon": "eps"})
+    head += (f"m = torch.nn.BatchNorm2d({case.channels}{', ' + kw if kw else ''})"
+             f".to(torch.{case.dtype})\n"
+             "with torch.no_grad():\n    m.weight.copy_(t(gamma)); m.bias.copy_(t(beta))\n")
+    if training:
+        return (head + "model = export(m.train(), t(train[0]))\n"
+                "for step, x in enumerate(train, 1):\n"
+                "    print(step, 'y_train', run(model, x))\n"
+                "print('y_eval', run(model, eval_x))")
+    return (head + "m.train()\nfor step, x in enumerate(train, 1):\n"
+            "    m(t(x).requires_grad_()).sum().backward()\n"
+            "    " + STATS_PRINT.format("m.running_mean.numpy()", "m.running_var.numpy()") +
+            "m.eval()\nwith torch.no_grad():\n    model = export(m, t(eval_x))\n"
+            "print('y_eval (ONNX Runtime)', run(model, eval_x))")
+
+
+def _onnxruntime(impl: str, case: Case) -> str:
+    if impl.startswith("torch.onnx.export"):
+        return _onnx_export(impl, case)
+    m = re.search(r"opset=(\d+)", impl)
+    opset = int(m.group(1)) if m else 15
+    t = f"t = TensorProto.{_ELEM[case.dtype]}\n"
+    if case.op == "dropout":
+        return (_ONNX_HEAD + t +
+                "node = helper.make_node('Dropout', ['x', 'ratio', 'training_mode'], "
+                f"['y', 'mask'], seed={case.seed})\n"
+                "sess = session(node, [('x', t), ('ratio', TensorProto.FLOAT), "
+                "('training_mode', TensorProto.BOOL)],\n"
+                f"               [('y', t), ('mask', TensorProto.BOOL)], {opset})\n"
+                f"y, mask = sess.run(None, {{'x': x, 'ratio': np.array({case.get('rate')!r}, "
+                "np.float32), 'training_mode': np.array(True)})\n" + DROP_PRINT)
+    training = "training_mode=1" in impl or "outputs=5" in impl
+    attrs = _kwargs(case, {"momentum": "momentum", "epsilon": "epsilon"})
+    attrs_eval = _kwargs(case, {"epsilon": "epsilon"}) if opset < 14 else attrs
+    extra = ", 'sm', 'sv'" if opset == 9 else ""
+
+    def node(train: bool, kw: str) -> str:
+        outs = f"['y', 'rm', 'rv'{extra}]" if train else "['y']"
+        mode = f"training_mode={int(train)}" if opset >= 14 else ""
+        args = ", ".join(a for a in (kw, mode) if a)
+        return (f"helper.make_node('BatchNormalization', ['x', 's', 'b', 'm', 'v'], {outs}"
+                f"{', ' + args if args else ''})")
+
+    def sess(train: bool, kw: str) -> str:
+        outs = f"['y', 'rm', 'rv'{extra}]" if train else "['y']"
+        return (f"session({node(train, kw)},\n    [(n, t) for n in 'xsbmv'], "
+                f"[(o, t) for o in {outs}], {opset})")
+
+    cast = ("import ml_dtypes  # ONNX Runtime takes bfloat16 as ml_dtypes arrays\n"
+            "train, eval_x, gamma, beta = (a.astype(ml_dtypes.bfloat16) "
+            "for a in (train, eval_x, gamma, beta))\n") if case.dtype == "bfloat16" else ""
+    return (_ONNX_HEAD + t + cast + f"train_sess = {sess(True, attrs)}\n"
+            f"eval_sess = {'train_sess' if training else sess(False, attrs_eval)}\n"
+            f"rm, rv = np.zeros({case.channels}, gamma.dtype), np.ones({case.channels}, "
+            "gamma.dtype)\n"
+            "for step, x in enumerate(train, 1):\n"
+            "    y, rm, rv = train_sess.run(None, {'x': x, 's': gamma, 'b': beta, 'm': rm, "
+            "'v': rv})[:3]\n"
+            "    " + STATS_PRINT.format("rm", "rv") +
+            "print('y_eval', eval_sess.run(None, {'x': eval_x, 's': gamma, 'b': beta, "
+            "'m': rm, 'v': rv})[0])")
+
+
 GENERATORS: dict[str, Callable[[str, Case], str]] = {
     "torch": _torch, "keras": _keras_like("keras"), "tf_keras": _keras_like("tf_keras"),
     "keras_jax": _keras_backend("jax"), "keras_torch": _keras_backend("torch"),
-    "mxnet": _mxnet, "numpy": _numpy,
+    "mxnet": _mxnet, "numpy": _numpy, "flax": _flax, "paddle": _paddle,
+    "onnxruntime": _onnxruntime,
 }
 
 
