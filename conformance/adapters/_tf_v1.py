@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.adapters.base import Implementation, Outputs, Unsupported
+from conformance.adapters.base import Implementation, Outputs, Unsupported, hyperparameter_kwargs
 from conformance.cases.model import Case
 
 V1_BN = "tf.compat.v1.layers.batch_normalization"
@@ -74,13 +74,7 @@ def takes_fused_path(case: Case) -> bool:
 
 def _layer_kwargs(case: Case) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"axis": case.channel_axis}
-    momentum, epsilon = case.get("momentum"), case.get("epsilon")
-    if momentum == "none":
-        raise Unsupported("no cumulative-average momentum")
-    if momentum != "default":
-        kwargs["momentum"] = float(momentum)  # type: ignore[arg-type]
-    if epsilon != "default":
-        kwargs["epsilon"] = float(epsilon)  # type: ignore[arg-type]
+    kwargs.update(hyperparameter_kwargs(case, "tf.compat.v1.layers.batch_normalization"))
     flags = case.get("flags")
     if flags == "mean_only":
         raise Unsupported("batch_normalization always divides by the standard deviation")

@@ -167,6 +167,21 @@ class Adapter(abc.ABC):
         return {"device": "cpu"}
 
 
+def hyperparameter_kwargs(case: Case, api: str, momentum: str = "momentum",
+                          epsilon: str = "epsilon") -> dict[str, float]:
+    """The case's momentum and epsilon under the framework's argument names, none passed for
+    ``"default"``; a cumulative average (momentum ``"none"``) is UNSUPPORTED for ``api``."""
+    m, e = case.get("momentum"), case.get("epsilon")
+    if m == "none":
+        raise Unsupported(f"{api} has no cumulative-average momentum")
+    out: dict[str, float] = {}
+    if m != "default":
+        out[momentum] = float(m)  # type: ignore[arg-type]
+    if e != "default":
+        out[epsilon] = float(e)  # type: ignore[arg-type]
+    return out
+
+
 def channel_to_axis(values: np.ndarray, case: Case) -> np.ndarray:
     """Reshape a per-channel vector so it broadcasts along the case's channel axis."""
     shape = [1] * len(case.shape)

@@ -59,6 +59,7 @@ from conformance.adapters.base import (
     Implementation,
     Outputs,
     Unsupported,
+    hyperparameter_kwargs,
 )
 from conformance.adapters.documented import signature_default, verified_claims
 from conformance.cases.model import Case
@@ -116,13 +117,7 @@ def _bn_kwargs(case: Case) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"axis": case.channel_axis, "dtype": _dtype(case)}
     if case.dtype == "float64":
         kwargs["param_dtype"] = jnp.float64
-    momentum, epsilon = case.get("momentum"), case.get("epsilon")
-    if momentum == "none":
-        raise Unsupported("Flax BatchNorm has no cumulative-average momentum")
-    if momentum != "default":
-        kwargs["momentum"] = float(momentum)  # type: ignore[arg-type]
-    if epsilon != "default":
-        kwargs["epsilon"] = float(epsilon)  # type: ignore[arg-type]
+    kwargs.update(hyperparameter_kwargs(case, "Flax BatchNorm"))
     flags = case.get("flags")
     if flags == "mean_only":
         raise Unsupported("Flax BatchNorm always divides by the standard deviation")

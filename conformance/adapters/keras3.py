@@ -73,6 +73,7 @@ from conformance.adapters.base import (
     Outputs,
     Unsupported,
     channel_mask_shape,
+    hyperparameter_kwargs,
 )
 from conformance.adapters.documented import signature_default, verified_claims
 from conformance.cases.model import Case
@@ -136,13 +137,7 @@ class _KerasRow(Implementation):
 def _bn_kwargs(case: Case) -> dict[str, Any]:
     """Constructor arguments for the case: axis, momentum, epsilon and centering flags."""
     kwargs: dict[str, Any] = {"axis": case.channel_axis, "dtype": case.dtype}
-    momentum, epsilon = case.get("momentum"), case.get("epsilon")
-    if momentum == "none":
-        raise Unsupported("Keras has no cumulative-average momentum")
-    if momentum != "default":
-        kwargs["momentum"] = float(momentum)  # type: ignore[arg-type]
-    if epsilon != "default":
-        kwargs["epsilon"] = float(epsilon)  # type: ignore[arg-type]
+    kwargs.update(hyperparameter_kwargs(case, "Keras"))
     flags = case.get("flags")
     if flags is not None:
         if flags == "mean_only":
