@@ -39,7 +39,7 @@ from conformance.adapters import load_adapter
 from conformance.adapters.base import Adapter, Implementation, Unsupported
 from conformance.arrays import save_arrays
 from conformance.cases.model import Case
-from conformance.cases.store import load_inputs, load_manifest
+from conformance.cases.store import case_set, load_inputs, load_manifest
 from conformance.spec import SCHEMA_VERSION, RunStatus
 
 RESULTS = "results.jsonl"
@@ -311,7 +311,8 @@ def run_worker(framework: str, cases_dir: Path, out_root: Path, *, resume: bool 
         results.unlink(missing_ok=True)
     writer = Writer(results, echo)
     if not done:
-        writer.write({**header(adapter, version), "started": time.time()})
+        writer.write({**header(adapter, version), "case_set": case_set(cases_dir),
+                      "started": time.time()})
         for claim in adapter.documented():
             writer.write({"kind": "doc", "framework": framework, **claim.to_json()})
     else:

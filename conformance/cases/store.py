@@ -44,6 +44,14 @@ def materialize(cases: Iterable[Case], root: Path) -> list[Case]:
     return cases
 
 
+def case_set(root: Path) -> str:
+    """A short digest naming the case set: the manifest's records (ids, parameters,
+    tolerances and input sha256), in a fixed order. Runs made from different case sets
+    cannot be merged or compared; runs of the same set can, whichever machine made them."""
+    lines = sorted(line for line in (root / MANIFEST).read_text().splitlines() if line.strip())
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+
+
 def load_manifest(root: Path) -> list[Case]:
     """Read the manifest; a malformed line raises ``ValueError`` naming file and line."""
     path = root / MANIFEST
