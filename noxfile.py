@@ -5,6 +5,7 @@
                          in each framework's env
     nox -s update_expectations   rewrite expectations/ from the latest reports
     nox -s upgrade -- keras==3.13.2   what would change if that pin moved
+    nox -s explore -- --budget 10m    bug hunt beyond the matrix -> reports/explore/
 
 The list of environments and their pins lives in conformance/environments.py.
 
@@ -182,6 +183,22 @@ def bench(session: nox.Session) -> None:
         args += ["--env", f"{env.name}={target}"]
     session.run("python", "-m", "conformance.bench", *args, "--nox", "--nox-python",
                 sys.executable, *session.posargs)
+
+
+@nox.session(python=PYTHON, requires=[f"env-{e.name}" for e in FRAMEWORK_ENVS])
+def explore(session: nox.Session) -> None:
+    """Bug hunt beyond the matrix: nox -s explore -- --budget 10m [--framework torch] [--seed N]
+
+    Needs the measured conventions of `nox -s conformance` (reports/discrepancies.csv);
+    writes reports/explore/ (conformance/explore/).
+    """
+    _install(session, tuple(ORCHESTRATION), ("--no-deps", "-e", "."))
+    args = ["--env", f"numpy={Path(session.bin) / 'python'}"]
+    for env in FRAMEWORK_ENVS:
+        marker = MARKERS / f"{env.name}.txt"
+        target = marker.read_text().strip() if marker.exists() else "!not built"
+        args += ["--env", f"{env.name}={target}"]
+    session.run("python", "-m", "conformance.explore", *args, *session.posargs)
 
 
 def _venv(session: nox.Session, path: Path, packages: tuple[str, ...]) -> str:

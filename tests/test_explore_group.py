@@ -1,0 +1,40 @@
+"""Grouping findings by root cause: sizes shrink away, needed values stay."""
+
+from __future__ import annotations
+
+from conformance.explore import sampler
+from conformance.explore.findings import Finding, message_key
+from conformance.explore.group import features, group
+
+PARAMS = {"channel_axis": "first", "dtype": "float16", "momentum": "default",
+          "epsilon": "default", "steps": 1, "offset": 0.0, "spread": 1.0, "special": "none",
+          "poison": "nan"}
+
+
+def _f(impl: str, case_id: str, check: str = "y_train", kind: str = "oracle") -> Finding:
+    return Finding(kind, "torch", "2.13.0", impl, impl, "batchnorm", check, case_id, "d")
+
+
+def test_one_cause_across_sizes_and_implementations_two_across_values() -> None:
+    a = sampler.bn_case({**PARAMS, "shape": (2, 1)})
+    b = sampler.bn_case({**PARAMS, "shape": (4, 3)})
+    c = sampler.bn_case({**PARAMS, "shape": (2, 1), "dtype": "float32"})
+    cases = {x.id: x for x in (a, b, c)}
+    causes = group([_f("torch.nn.BatchNorm1d", a.id), _f("torch.nn.functional.batch_norm", b.id,
+                                                         "running_var"),
+                    _f("torch.nn.BatchNorm1d", c.id)], cases)
+    assert len(causes) == 2, [rc.signature for rc in causes]
+    big = causes[0]
+    assert big.implementations == ["torch.nn.BatchNorm1d", "torch.nn.functional.batch_norm"]
+    assert big.case is not None and big.case.id == a.id, "the smallest case represents it"
+    assert "dtype=float16" in big.signature and "poison=nan" in big.signature
+
+
+def test_features_name_only_what_differs_from_plain() -> None:
+    case = sampler.bn_case({**PARAMS, "shape": (1, 2), "dtype": "float32", "poison": "none"})
+    assert features(case) == ("batch=1",)
+
+
+def test_message_key_blanks_numbers_and_names() -> None:
+    assert message_key("ValueError: got 0.0 in 'bn_12'\nmore") == "ValueError: got N in '…'"
+    assert message_key("Exception encountered when calling X\nboom 3") == "boom N"
