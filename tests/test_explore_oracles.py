@@ -12,8 +12,9 @@ from conformance.arrays import load_arrays, save_arrays
 from conformance.compare.load import load_runs
 from conformance.explore import sampler
 from conformance.explore.conventions import conventions_of
+from conformance.explore.findings import Finding
 from conformance.explore.inputs import materialize
-from conformance.explore.oracles import evaluate
+from conformance.explore.oracles import calibrated, own_conventions
 from conformance.runner import run_worker
 
 CONVENTIONS = """\
@@ -50,8 +51,8 @@ def _findings(cdir: Path, out: Path, conv: Path) -> list[str]:
     from conformance.cases.store import load_manifest
 
     cases = {c.id: c for c in load_manifest(cdir)}
-    found = evaluate(load_runs(out), cases, cdir,
-                     lambda fw, impl, op: conventions_of(conv, fw, impl, op))
+    found = own_conventions(load_runs(out), cases, cdir,
+                            lambda fw, impl, op: conventions_of(conv, fw, impl, op))
     return [f"{f.kind}:{f.check}:{f.case_id}" for f in found]
 
 
@@ -67,3 +68,13 @@ def test_planted_deviation_is_a_finding(world: tuple[Path, Path, Path]) -> None:
     arrays["y_train"] = np.asarray(arrays["y_train"]) * 1.02
     save_arrays(path, arrays)
     assert _findings(cdir, out, conv) == [f"oracle:y_train:{bn.id}"]
+
+
+def _f(framework: str, case_id: str, kind: str = "oracle") -> Finding:
+    return Finding(kind, framework, "1", "i", "i", "batchnorm", "y_train", case_id, "")
+
+
+def test_calibration_drops_cases_the_reference_row_fails() -> None:
+    found = [_f("numpy", "a"), _f("torch", "a"), _f("torch", "a", "pair"), _f("torch", "b")]
+    assert [(f.framework, f.case_id, f.kind) for f in calibrated(found)] == [
+        ("torch", "a", "pair"), ("torch", "b", "oracle")]

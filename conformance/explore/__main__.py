@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,7 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--known", type=Path, default=Path("explore/known.toml"))
     p.add_argument("--out", default="reports/explore")
     p.add_argument("--work", default="", help="scratch folder (default: a new temp dir)")
-    p.add_argument("--jobs", type=int, default=3)
+    p.add_argument("--jobs", type=int, default=0,
+                   help="workers at a time (default: all, so each shares the budget)")
     p.add_argument("--case-timeout", type=float, default=120.0)
     p.add_argument("--shrink-rounds", type=int, default=4)
     p.add_argument("--shrink-limit", type=int, default=40)
@@ -53,7 +55,12 @@ def _envs(pairs: list[str], only: list[str]) -> dict[str, str]:
     return envs
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # so the orchestrator kills its workers' process groups
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     args = _parser().parse_args(argv)
     try:
         parse_budget(args.budget)

@@ -69,11 +69,12 @@ class Explorer:
         materialize(cases, cases_dir)
         left = until - time.monotonic()
         workers = [(fw, self.envs[fw]) for fw in frameworks if fw in self.envs]
+        jobs = self.jobs or len(workers)
         if left > 5 and workers:
             timer = threading.Timer(left, orchestrate._STOP.set)  # the phase's end
             timer.start()
             try:
-                orchestrate.run_all(workers, cases_dir, out, self.case_timeout, self.jobs,
+                orchestrate.run_all(workers, cases_dir, out, self.case_timeout, jobs,
                                     log_dir=root / "logs")
             finally:
                 timer.cancel()
@@ -110,7 +111,8 @@ def _shrink_starts(found: list[Finding], cases: Mapping[str, Case], limit: int
 
 
 def _needed(keys: list[Hashable]) -> list[str]:
-    fws = {k[1] for k in keys}  # type: ignore[index]
+    """The frameworks that decide ``keys``, and the reference row that calibrates them."""
+    fws = {k[1] for k in keys} | {"numpy"}  # type: ignore[index]
     fws |= {k[4].split(":", 1)[0] for k in keys if k[4]}  # type: ignore[index]
     return sorted(fws)
 
