@@ -27,7 +27,17 @@ def test_one_cause_across_sizes_and_implementations_two_across_values() -> None:
     big = causes[0]
     assert big.implementations == ["torch.nn.BatchNorm1d", "torch.nn.functional.batch_norm"]
     assert big.case is not None and big.case.id == a.id, "the smallest case represents it"
-    assert "dtype=float16" in big.signature and "poison=nan" in big.signature
+    assert big.signature.endswith("|half"), big.signature
+    assert big.features == ("dtype=float16", "poison=nan"), big.features
+
+
+def test_one_error_message_is_one_cause_whatever_the_values() -> None:
+    a = sampler.bn_case({**PARAMS, "shape": (2, 1)})
+    b = sampler.bn_case({**PARAMS, "shape": (4, 3), "dtype": "float64", "poison": "none"})
+    causes = group([_f("torch.nn.BatchNorm1d", a.id, "error: E: N", "status"),
+                    _f("torch.nn.functional.batch_norm", b.id, "error: E: N", "status")],
+                   {a.id: a, b.id: b})
+    assert len(causes) == 1 and len(causes[0].implementations) == 2
 
 
 def test_features_name_only_what_differs_from_plain() -> None:

@@ -1,10 +1,12 @@
 """Root causes: findings that share what made them fail are one report, not many.
 
-After shrinking, what a finding still needs (its dtype, poisoned or extreme values,
-hyperparameters at their limits, a rate at an edge) is what it is about; the sizes
-shrink away. One root cause is one framework, one kind of finding, one family of check
-and the same needed values; the implementations and configurations it covers are
-listed inside it.
+One root cause is one framework, one kind of finding and one family of check: an error
+is its normalized message (as the main report groups framework errors), a disagreement
+of two forms is the pair and whether status or value differs, a departure from the own
+conventions is the output family; the dtype's precision class (half, float32, float64)
+splits value findings, since each class takes its own kernels. The implementations and
+configurations a cause covers are listed inside it, with the values its smallest case
+still needs after shrinking (``features``).
 """
 
 from __future__ import annotations
@@ -74,10 +76,14 @@ class RootCause:
         return f"{self.framework} {impls}: {what} ({on})"
 
 
+def precision(case: Case) -> str:
+    return "half" if case.dtype in ("float16", "bfloat16") else case.dtype
+
+
 def signature(f: Finding, case: Case) -> str:
-    other = f.other.split(":", 1)[0] + ":" + f.other.split(":", 1)[1].split("[", 1)[0] \
-        if f.other else ""
-    return "|".join((f.kind, f.framework, f.op, check_family(f), other, *features(case)))
+    status = f.kind == "status" or f.check.startswith("status")
+    split: tuple[str, ...] = () if status else (precision(case),)
+    return "|".join((f.kind, f.framework, f.op, check_family(f), f.other, *split))
 
 
 def group(findings: Iterable[Finding], cases: Mapping[str, Case]) -> list[RootCause]:
@@ -88,11 +94,10 @@ def group(findings: Iterable[Finding], cases: Mapping[str, Case]) -> list[RootCa
         sig = signature(f, case)
         rc = out.get(sig)
         if rc is None:
-            rc = out[sig] = RootCause(sig, f.kind, f.framework, check_family(f),
-                                      features(case), f.other)
+            rc = out[sig] = RootCause(sig, f.kind, f.framework, check_family(f), (), f.other)
         rc.findings.append(f)
         if rc.case is None or _size(case) < _size(rc.case):
-            rc.case = case
+            rc.case, rc.features = case, features(case)
     return sorted(out.values(), key=lambda r: (-len(r.findings), r.signature))
 
 

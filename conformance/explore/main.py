@@ -10,6 +10,8 @@ a phase that runs out of time stops them, and what they finished counts.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import re
 import sys
 import tempfile
@@ -198,6 +200,11 @@ def _write(args: argparse.Namespace, ex: Explorer, causes: list[RootCause],
               "Reproduce: `nox -s explore -- --budget "
               f"{args.budget} --seed {args.seed}`."]
     write(out, "README.md", index(verdict, files, header))
+    # Every finding with its configuration, for regrouping or review without a rerun.
+    write(out, "findings.jsonl", "".join(
+        json.dumps({**dataclasses.asdict(f), "signature": rc.signature,
+                    "case": cases[f.case_id].to_json()}, sort_keys=True) + "\n"
+        for rc in causes for f in rc.findings if f.case_id in cases))
     for rc in verdict.new:
         print(f"NEW   {rc.summary()}  -> {out / files[rc.signature]}")
     for rc, k in verdict.still:
