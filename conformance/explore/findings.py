@@ -33,6 +33,7 @@ class Finding:
 
 def message_key(text: str) -> str:
     """An error's telling line with numbers and quoted names blanked, so one cause groups."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)  # terminal colours (torch.onnx's errors)
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     first = lines[0] if lines else ""
     if "Exception encountered when calling" in first and len(lines) > 1:

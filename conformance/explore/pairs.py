@@ -76,8 +76,8 @@ PAIRS: tuple[Pair, ...] = (
        "tf.nn.moments + batch_normalization vs the fused op"),
     _p("tensorflow", "tf.nn.dropout", "tensorflow", "tf.compat.v1.layers.dropout", "dropout",
        DO_EVAL, "op vs v1 layer"),
-    _p("tensorflow", "tf.nn.dropout", "tensorflow", "tf.compat.v1.nn.dropout[keep_prob]",
-       "dropout", DO_EVAL, "rate vs keep_prob form"),
+    # (tf.compat.v1.nn.dropout[keep_prob] is not paired: the adapter passes the case's rate
+    # as keep_prob on purpose, to show what that misreading does.)
     _p("mxnet", "mxnet.gluon.nn.BatchNorm", "mxnet", "mxnet.nd.BatchNorm[fix_gamma=False]",
        "batchnorm", BN_ALL, "gluon block vs the nd operator it calls"),
     _p("mxnet", "mxnet.gluon.nn.Dropout", "mxnet", "mxnet.nd.Dropout", "dropout", DO_EVAL,
