@@ -48,3 +48,4 @@ def test_features_name_only_what_differs_from_plain() -> None:
 def test_message_key_blanks_numbers_and_names() -> None:
     assert message_key("ValueError: got 0.0 in 'bn_12'\nmore") == "ValueError: got N in '…'"
     assert message_key("Exception encountered when calling X\nboom 3") == "boom N"
+    assert message_key("\x1b[96mstep 1\x1b[0m") == "step N"
