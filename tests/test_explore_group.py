@@ -27,7 +27,7 @@ def test_one_cause_across_sizes_and_implementations_two_across_values() -> None:
     big = causes[0]
     assert big.implementations == ["torch.nn.BatchNorm1d", "torch.nn.functional.batch_norm"]
     assert big.case is not None and big.case.id == a.id, "the smallest case represents it"
-    assert big.signature.endswith("|half"), big.signature
+    assert big.signature.endswith("|half|nonfinite_input"), big.signature
     assert big.features == ("dtype=float16", "poison=nan"), big.features
 
 
@@ -49,3 +49,13 @@ def test_message_key_blanks_numbers_and_names() -> None:
     assert message_key("ValueError: got 0.0 in 'bn_12'\nmore") == "ValueError: got N in '…'"
     assert message_key("Exception encountered when calling X\nboom 3") == "boom N"
     assert message_key("\x1b[96mstep 1\x1b[0m") == "step N"
+
+
+def test_non_finite_inputs_and_one_value_per_channel_are_causes_of_their_own() -> None:
+    poisoned = sampler.bn_case({**PARAMS, "shape": (4, 3)})
+    one = sampler.bn_case({**PARAMS, "shape": (1, 3), "poison": "none"})
+    plain = sampler.bn_case({**PARAMS, "shape": (4, 3), "poison": "none"})
+    causes = group([_f("m", c.id) for c in (poisoned, one, plain)],
+                   {c.id: c for c in (poisoned, one, plain)})
+    assert sorted(rc.signature.split("|", 5)[5] for rc in causes) == [
+        "half", "half|nonfinite_input", "half|one_value_per_channel"]

@@ -12,6 +12,7 @@ still needs after shrinking (``features``).
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -80,9 +81,24 @@ def precision(case: Case) -> str:
     return "half" if case.dtype in ("float16", "bfloat16") else case.dtype
 
 
+def regime(case: Case) -> tuple[str, ...]:
+    """Input regimes that are causes of their own: non-finite inputs (a poisoned element,
+    or float16 values beyond its range), where IEEE arithmetic leaves NaN-or-inf to the
+    order of operations, and one value per channel, where the batch variance is 0 and its
+    unbiased correction divides by zero."""
+    out = []
+    big = max(abs(float(case.get("offset", 0.0) or 0.0)),  # type: ignore[arg-type]
+              abs(float(case.get("spread", 1.0) or 1.0)))  # type: ignore[arg-type]
+    if case.get("poison", "none") != "none" or (case.dtype == "float16" and big > 6e4):
+        out.append("nonfinite_input")
+    if case.op == "batchnorm" and math.prod(case.shape) == case.channels:
+        out.append("one_value_per_channel")
+    return tuple(out)
+
+
 def signature(f: Finding, case: Case) -> str:
     status = f.kind == "status" or f.check.startswith("status")
-    split: tuple[str, ...] = () if status else (precision(case),)
+    split: tuple[str, ...] = () if status else (precision(case), *regime(case))
     return "|".join((f.kind, f.framework, f.op, check_family(f), f.other, *split))
 
 
