@@ -55,7 +55,8 @@ def test_non_finite_inputs_and_one_value_per_channel_are_causes_of_their_own() -
     poisoned = sampler.bn_case({**PARAMS, "shape": (4, 3)})
     one = sampler.bn_case({**PARAMS, "shape": (1, 3), "poison": "none"})
     plain = sampler.bn_case({**PARAMS, "shape": (4, 3), "poison": "none"})
-    causes = group([_f("m", c.id) for c in (poisoned, one, plain)],
-                   {c.id: c for c in (poisoned, one, plain)})
+    no_eps = sampler.bn_case({**PARAMS, "shape": (4, 3), "poison": "none", "epsilon": 0.0})
+    all4 = (poisoned, one, plain, no_eps)
+    causes = group([_f("m", c.id) for c in all4], {c.id: c for c in all4})
     assert sorted(rc.signature.split("|", 5)[5] for rc in causes) == [
-        "half", "half|nonfinite_input", "half|one_value_per_channel"]
+        "half", "half|epsilon_zero", "half|nonfinite_input", "half|one_value_per_channel"]

@@ -85,7 +85,8 @@ def regime(case: Case) -> tuple[str, ...]:
     """Input regimes that are causes of their own: non-finite inputs (a poisoned element,
     or float16 values beyond its range), where IEEE arithmetic leaves NaN-or-inf to the
     order of operations, and one value per channel, where the batch variance is 0 and its
-    unbiased correction divides by zero."""
+    unbiased correction divides by zero, and epsilon 0, where a channel of zero variance
+    (constant, or values the dtype cannot resolve) normalises as 0/0."""
     out = []
     big = max(abs(float(case.get("offset", 0.0) or 0.0)),  # type: ignore[arg-type]
               abs(float(case.get("spread", 1.0) or 1.0)))  # type: ignore[arg-type]
@@ -93,6 +94,8 @@ def regime(case: Case) -> tuple[str, ...]:
         out.append("nonfinite_input")
     if case.op == "batchnorm" and math.prod(case.shape) == case.channels:
         out.append("one_value_per_channel")
+    if case.op == "batchnorm" and case.get("epsilon") == 0.0:
+        out.append("epsilon_zero")
     return tuple(out)
 
 
