@@ -22,10 +22,14 @@ def test_csv_and_base_fallback(tmp_path: Path) -> None:
 
 
 def test_cards_folder(tmp_path: Path) -> None:
-    card = {"framework": "torch", "implementation": "m", "op": "batchnorm",
-            "behaviours": {"epsilon_default": {"actual": "1e-05"}}}
-    (tmp_path / "torch.json").write_text(json.dumps(card))
-    assert conventions_of(tmp_path, "torch", "m", "batchnorm") == {"epsilon_default": "1e-05"}
+    card = {"card_schema": 1, "framework": "mxnet", "framework_version": "1.9.1",
+            "implementations": [{"implementation": "m", "op": "batchnorm", "behaviours": {
+                "epsilon_default": {"value": "0.001", "status": "earned",
+                                    "exact": 0.0010000000474974513},
+                "momentum_default": {"value": "0.9", "status": "earned"}}}]}
+    (tmp_path / "mxnet-1.9.1.json").write_text(json.dumps(card))
+    assert conventions_of(tmp_path, "mxnet", "m", "batchnorm") == {
+        "epsilon_default": "0.0010000000474974513", "momentum_default": "0.9"}
 
 
 def test_missing_source_is_one_line(tmp_path: Path) -> None:

@@ -20,13 +20,15 @@ Conventions = dict[str, str]
 def _table(path: str) -> dict[tuple[str, str, str], Conventions]:
     p = Path(path)
     out: dict[tuple[str, str, str], Conventions] = {}
-    if p.is_dir():  # convention cards: one JSON object per implementation
+    if p.is_dir():  # convention cards (reports/cards/<framework>-<version>.json)
         for card in sorted(p.glob("*.json")):
             data = json.loads(card.read_text())
-            for row in data if isinstance(data, list) else [data]:
-                key = (str(row["framework"]), str(row["implementation"]), str(row["op"]))
-                out[key] = {str(k): str(v.get("actual", v) if isinstance(v, dict) else v)
-                            for k, v in dict(row.get("behaviours", {})).items()}
+            for entry in data.get("implementations", []):
+                key = (str(data["framework"]), str(entry["implementation"]), str(entry["op"]))
+                # The exact value where the card has one (a float32 default is not its
+                # rounded text), as the main analysis uses it.
+                out[key] = {str(k): repr(v["exact"]) if "exact" in v else str(v["value"])
+                            for k, v in dict(entry.get("behaviours", {})).items()}
         return out
     with p.open(newline="") as fh:
         for row in csv.DictReader(fh):
