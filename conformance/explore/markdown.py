@@ -9,6 +9,7 @@ happened, and what every other framework does on the same configuration.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -58,6 +59,11 @@ def repro(framework: str, implementation: str, case: Case,
                 f"{_tensorflow(implementation, case)}\n")
     else:
         text = snippet(framework, implementation, case, inputs)
+        if case.op == "dropout" and case.dtype != "float32" and "keras" in framework:
+            # report.snippets builds the Keras layer at its default dtype (float32), which
+            # would cast the input back; the adapter builds it at the case's dtype.
+            text = re.sub(r"(layers\.\w*Dropout\w*\([^()]*)\)", rf"\1, dtype='{case.dtype}')",
+                          text, count=1)
     poison = str(case.get("poison", "none"))
     embedded = inputs is not None and sum(a.size for a in inputs.values()) <= EMBED_LIMIT
     if poison != "none" and not embedded:
