@@ -237,6 +237,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from conformance.report.html import write_html
     from conformance.report.summary import summary
     from conformance.report.tables import write_bugs, write_tables
+    from conformance.shards import check_mergeable
 
     t0 = time.perf_counter()
     _check_writable(args.out, "--out")
@@ -248,6 +249,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         if other != run.path:
             raise UsageError(f"{run.framework} {run.version}: two runs, {other} and "
                              f"{run.path}; report one of them")
+    check_mergeable(runs, args.cases)  # runs from several machines: one case set and suite
     analysis = analyze(runs, cases, args.cases)
     try:
         paths = write_tables(analysis.results, analysis.discrepancies, args.out)
@@ -267,9 +269,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 def _add_gate_parsers(sub: argparse._SubParsersAction[Any]) -> None:
     def measured(q: argparse.ArgumentParser) -> None:
         q.add_argument("--discrepancies", type=Path, default=Path("reports/discrepancies.csv"))
-        q.add_argument("--runs", type=Path, default=None,
-                       help="run directories (default: runs/ beside the table, if present): "
-                            "unavailable frameworks and documentation sources")
+        q.add_argument("--runs", type=Path, nargs="+", default=None,
+                       help="directories of runs (default: runs/ beside the table, if "
+                            "present): unavailable frameworks and documentation sources")
         q.add_argument("--expectations", type=Path, default=Path("expectations"))
 
     gt = sub.add_parser("gate", help="fail when a behaviour differs from its expectation")
@@ -288,10 +290,10 @@ def _add_gate_parsers(sub: argparse._SubParsersAction[Any]) -> None:
     d.add_argument("--out", type=Path, default=Path("reports/upgrade"))
 
 
-def _runs_beside(args: argparse.Namespace) -> Path | None:
+def _runs_beside(args: argparse.Namespace) -> list[Path] | None:
     if args.runs is None and (args.discrepancies.parent / "runs").is_dir():
-        return Path(args.discrepancies.parent / "runs")
-    return Path(args.runs) if args.runs is not None else None
+        return [Path(args.discrepancies.parent / "runs")]
+    return [Path(r) for r in args.runs] if args.runs is not None else None
 
 
 def cmd_gate(args: argparse.Namespace) -> int:

@@ -40,6 +40,7 @@ from conformance.adapters.base import Adapter, Implementation, Unsupported
 from conformance.arrays import save_arrays
 from conformance.cases.model import Case
 from conformance.cases.store import case_set, load_inputs, load_manifest
+from conformance.shards import environment_facts
 from conformance.spec import SCHEMA_VERSION, RunStatus
 
 RESULTS = "results.jsonl"
@@ -182,7 +183,7 @@ def header(adapter: Adapter, version: str) -> dict[str, Any]:
         "framework": adapter.framework, "framework_version": version,
         "numpy": np.__version__, "python": platform.python_version(),
         "platform": platform_tag(), **adapter.environment(),
-        "device_type": device_type(adapter.device),
+        "device_type": device_type(adapter.device), **environment_facts(adapter.framework),
     }
 
 
