@@ -68,8 +68,9 @@ def _behaviour(row: RowReport, index: int, name: str) -> dict[str, Any]:
     out: dict[str, Any] = {"value": actual, "status": status_of(actual)}
     if finding is not None and finding.exact is not None and actual not in UNDECIDED:
         out["exact"] = finding.exact
-    if actual == INCONCLUSIVE and finding is not None:
-        out["tied"] = tied_values(finding)
+    tied = tied_values(finding) if actual == INCONCLUSIVE and finding is not None else []
+    if tied:  # a fit that named its rivals; other inconclusive findings say why in ``note``
+        out["tied"] = tied
     out["evidence"] = list(finding.evidence[:MAX_EVIDENCE]) if finding else []
     out["note"] = finding.note if finding else "no finding: no case of this row measured it"
     out["documented"] = None if doc is None else {
