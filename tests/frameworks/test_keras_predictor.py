@@ -129,7 +129,8 @@ def test_numpy_predictor_from_card_reproduces_model_predict(
     diff = float(np.max(np.abs(got - expected)))
     assert np.ptp(expected) > 1.0, "the model's outputs barely vary: nothing was compared"
     print(f"keras -> numpy predictor: max abs difference {diff:.3g} over {expected.size} "
-          f"outputs (float32 model, float64 predictor); card epsilon "
+          f"outputs (largest |output| {np.max(np.abs(expected)):.3g}; float32 model, float64 "
+          f"predictor); card epsilon "
           f"{bn_entry['behaviours']['epsilon_default']['exact']!r}")
     # float32 rounding of logits of order 10: a few 1e-6 at most.
     assert diff < 1e-4 * max(1.0, float(np.max(np.abs(expected)))), \
