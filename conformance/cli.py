@@ -234,6 +234,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from conformance.compare.analyze import analyze
     from conformance.compare.explain import suspected_bugs
     from conformance.compare.load import load_runs
+    from conformance.report.cards import write_cards
     from conformance.report.html import write_html
     from conformance.report.summary import summary
     from conformance.report.tables import write_bugs, write_tables
@@ -255,9 +256,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         paths = write_tables(analysis.results, analysis.discrepancies, args.out)
         paths.append(write_bugs(suspected_bugs(analysis.results, cases), args.out))
         html = write_html(analysis, args.out)
+        paths += write_cards(analysis, args.out)  # reports/cards/<framework>-<version>.json
     except OSError as exc:
         raise UsageError(f"{args.out}: not writable ({exc.strerror or exc})") from None
-    print(f"wrote {', '.join(p.name for p in paths)} in {args.out}")
+    print(f"wrote {', '.join(str(p.relative_to(args.out)) for p in paths)} in {args.out}")
     for line in summary(analysis, time.perf_counter() - t0, html):
         print(line)
     return 0

@@ -145,6 +145,21 @@ def normalize(x: np.ndarray, channel_axis: int, mean: np.ndarray, var: np.ndarra
     return np.asarray(y)
 
 
+def inference(x: np.ndarray, mean: np.ndarray, var: np.ndarray, gamma: np.ndarray,
+              beta: np.ndarray, epsilon: float, conv: Conventions,
+              channel_axis: int) -> np.ndarray:
+    """A layer in inference mode, from its exported variables (running ``mean`` and
+    ``var``, ``gamma``, ``beta``) and ``epsilon`` as passed to the layer.
+
+    The oracle's own inference step (``sequence`` calls it), and the function the report
+    shows and porting exports (``oracle.predictor``): one copy of the maths. A layer that
+    normalizes with the batch statistics even in inference ignores ``mean`` and ``var``.
+    """
+    if conv.inference_statistics == "batch":
+        return training_output(x, channel_axis, epsilon, gamma, beta, conv)
+    return normalize(x, channel_axis, mean, var, epsilon, gamma, beta, conv)
+
+
 def update(old: np.ndarray, batch: np.ndarray, momentum: float | None, step: int,
            convention: str) -> np.ndarray:
     """One running-statistic update; ``step`` counts from 1; momentum None = cumulative."""
@@ -265,9 +280,6 @@ def sequence(train: np.ndarray, evaluate: np.ndarray, channel_axis: int, gamma: 
           for x, m in zip(train, moments, strict=False)]
     rms, rvs = running_statistics(train, channel_axis, momentum, conv, init_mean, init_var,
                                   moments)
-    if conv.inference_statistics == "batch":
-        y_eval = training_output(evaluate, channel_axis, eps, gamma, beta, conv)
-    else:
-        y_eval = normalize(evaluate, channel_axis, rms[-1], rvs[-1], eps, gamma, beta, conv)
+    y_eval = inference(evaluate, rms[-1], rvs[-1], gamma, beta, eps, conv, channel_axis)
     return {"y_train": np.stack(ys), "running_mean": rms, "running_var": rvs,
             "y_eval": y_eval}

@@ -83,6 +83,13 @@ document.addEventListener('keydown', ev => {
   if (ev.key === 'Escape') panel.hidden = true;
   if (ev.key === 'Enter' && ev.target.matches('td.cell[data-detail]')) openDetail(ev.target);
 });
+function fromHash(){  // index.html#d-3-momentum_convention (a convention card's link)
+  const id = decodeURIComponent(location.hash.slice(1));
+  const cell = id && $$('td.cell[data-detail]').find(c => c.dataset.detail === id);
+  if (cell) { openDetail(cell); cell.scrollIntoView({block: 'center'}); }
+}
+window.addEventListener('hashchange', fromHash);
+window.addEventListener('load', fromHash);
 function bad(cells){
   return cells.filter(c => c.dataset.status === 'no').length * 2 +
          cells.filter(c => c.dataset.majority === 'differs').length;

@@ -66,8 +66,12 @@ def _porting(data: ReportData) -> str:
             f"<span class='{x.status}'>{x.status}</span> <span class='muted'>on "
             f"{x.passed}/{x.total} cases against the measured y_eval, fed the layer's own "
             f"final running statistics{'; ' + e(x.worst) if x.worst else ''}</span></h4>"
-            f"<pre class='code'>import numpy as np\n\n{e(x.code)}</pre>")
+            f"<pre class='code'>{e(x.code)}</pre>")
     return (table + "<h3>Inference in plain NumPy from exported variables</h3>"
+            "<p class='muted'>The oracle's own code (<code>conformance.oracle.batchnorm."
+            "inference</code> and the functions it calls, rendered from their source), "
+            "with the conventions measured for the layer bound as <code>CONVENTIONS</code>."
+            "</p>"
             + "".join(exports))
 
 

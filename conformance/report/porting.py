@@ -19,7 +19,8 @@ from conformance.compare.checks import setting
 from conformance.compare.errors import compare
 from conformance.compare.provenance import is_recipe_row
 from conformance.oracle import batchnorm as bn
-from conformance.report.data import UNMEASURED, Column, ReportData
+from conformance.oracle import predictor
+from conformance.report.data import REFERENCE_FRAMEWORK, UNMEASURED, Column, ReportData
 from conformance.spec import NOT_APPLICABLE
 
 NEEDED = ("running_mean", "running_var", "y_eval")
@@ -137,7 +138,8 @@ def representative(data: ReportData) -> list[Column]:
     """
     by_run: dict[tuple[str, str], list[tuple[int, Column]]] = {}
     for col in data.columns:
-        if col.op == "batchnorm" and portable(col):
+        # The NumPy oracle is the yardstick, not a framework anyone ports to or from.
+        if col.op == "batchnorm" and portable(col) and col.framework != REFERENCE_FRAMEWORK:
             n = len(_usable(data, col))
             if n:
                 by_run.setdefault((col.framework, col.version), []).append((n, col))
@@ -235,35 +237,10 @@ def translations(data: ReportData) -> list[Translation]:
 
 
 def inference_code(col: Column) -> str:
-    """A plain NumPy function reproducing the trained layer from its exported variables."""
-    conv = conventions(col)
+    """The oracle's own inference function (``oracle.predictor``), with the conventions
+    measured for this layer bound, as a self-contained module defining ``predict``."""
     _, eps = defaults(col)
-    denom = {"inside_sqrt": "np.sqrt(var + epsilon)", "outside_sqrt": "np.sqrt(var) + epsilon",
-             "no_sqrt": "var + epsilon"}[conv.epsilon_placement]
-    lines = [
-        f"def inference(x, gamma, beta, moving_mean, moving_var, epsilon={eps!r}, "
-        "channel_axis=1):",
-        "    x = np.asarray(x, dtype=np.float64)",
-        "    shape = [1] * x.ndim",
-        "    shape[channel_axis] = -1",
-    ]
-    if conv.inference_statistics == "batch":
-        lines += ["    # this layer normalizes with the batch statistics even in inference",
-                  "    axes = tuple(a for a in range(x.ndim) if a != channel_axis)",
-                  "    mean = x.mean(axis=axes, keepdims=True)",
-                  "    var = x.var(axis=axes, keepdims=True)"]
-    else:
-        lines += ["    mean = np.reshape(moving_mean, shape)",
-                  "    var = np.reshape(moving_var, shape)"]
-    if conv.epsilon_floor is not None:
-        lines.append(f"    epsilon = max(epsilon, {conv.epsilon_floor!r})  # the layer's floor")
-    lines.append(f"    y = (x - mean) / ({denom})")
-    if conv.gamma_applied:
-        lines.append("    y = y * np.reshape(gamma, shape)")
-    else:
-        lines.append("    # gamma is not applied by this layer (e.g. MXNet fix_gamma=True)")
-    lines.append("    return y + np.reshape(beta, shape)")
-    return "\n".join(lines) + "\n"
+    return predictor.source(conventions(col), eps, label=col.label)
 
 
 @dataclass
@@ -283,14 +260,12 @@ class Export:
 def export(data: ReportData, col: Column) -> Export:
     """Generate the function and check it on the column's cases, fed its own final stats."""
     code = inference_code(col)
-    namespace: dict[str, object] = {"np": np}
-    exec(code, namespace)  # our own generated text: numbers and fixed templates only
-    fn = namespace["inference"]
+    fn = predictor.compile_source(code)
     _, eps_default = defaults(col)
     out = Export(col, code, 0, 0)
     for cid, ins, outs in _evidence(data, col):
         case = data.cases[cid]
-        y = fn(ins["eval"], ins["gamma"], ins["beta"],  # type: ignore[operator]
+        y = fn(ins["eval"], ins["gamma"], ins["beta"],
                outs["running_mean"][-1], outs["running_var"][-1],
                epsilon_of(case, eps_default), case.channel_axis)
         c = compare(outs["y_eval"], y, case.tolerance)
