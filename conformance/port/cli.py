@@ -30,9 +30,12 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("port", help="carry a batch-norm layer between frameworks, "
                                     "verified by running both")
     p.add_argument("source", nargs="?", help="e.g. torch.nn.BatchNorm2d")
-    p.add_argument("target", nargs="?", help="e.g. keras.layers.BatchNormalization")
+    p.add_argument("target", nargs="?", help="e.g. keras.layers.BatchNormalization, or "
+                                              "numpy (a NumPy predictor: the oracle under "
+                                              "the source's measured conventions)")
     p.add_argument("--defaults", action="store_true",
-                   help="every ordered pair of " + ", ".join(DEFAULTS))
+                   help="every ordered pair of " + ", ".join(DEFAULTS) + ", and each of "
+                        "them to numpy (the oracle under its measured conventions)")
     p.add_argument("--checkpoint", type=Path, help="a real checkpoint of the source")
     p.add_argument("--momentum", default="default",
                    help="the checkpoint's source momentum argument (default: its default)")
@@ -74,7 +77,7 @@ def pairs(args: argparse.Namespace) -> list[tuple[Side, Side]]:
         if args.source or args.checkpoint:
             raise ValueError("--defaults takes no SOURCE, TARGET or --checkpoint")
         sides = [side(n) for n in DEFAULTS]
-        return [(a, b) for a in sides for b in sides if a != b]
+        return [(a, b) for a in sides for b in [*sides, side("numpy")] if a != b]
     if not args.source or not args.target:
         raise ValueError("port needs SOURCE and TARGET (or --defaults)")
     a, b = side(args.source), side(args.target)

@@ -26,9 +26,12 @@ from conformance.port.grade import Grade, grade, worst
 from conformance.port.plan import Measured, measure, training_notes, translate
 
 # Module prefixes of public API names -> the framework whose adapter has them.
-_PREFIXES = {"torch.": "torch", "keras.": "keras", "tf_keras.": "tf_keras",
+_PREFIXES = {"conformance.oracle.": "numpy", "torch.": "torch", "keras.": "keras", "tf_keras.": "tf_keras",
              "mxnet.": "mxnet", "flax.": "flax", "paddle.": "paddle"}
 TRAINING_OUTPUTS = ("y_train", "running_mean", "running_var", "y_eval")
+# The oracle as a target: a hand-written NumPy predictor under the source's measured
+# conventions (its convention card), ``numpy`` for short on the command line.
+ORACLE = "conformance.oracle.batchnorm.sequence"
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ def _guess(name: str) -> str | None:
 def side(text: str) -> Side:
     """``torch.nn.BatchNorm2d``, or ``keras_jax:keras.layers.BatchNormalization`` for a
     framework the name does not imply."""
+    if text == "numpy":
+        return Side("numpy", ORACLE)
     framework, _, name = text.rpartition(":") if ":" in text else ("", "", text)
     framework = framework or _guess(name) or ""
     if framework not in ADAPTERS or not name:
@@ -149,7 +154,10 @@ def port_many(pairs: Sequence[tuple[Side, Side]], runs: Path, cases_dir: Path, w
               pythons: Mapping[str, str], limit: int = 0) -> list[Port]:
     """Every pair, verified by running: one export pass per source environment and one
     import pass per target environment, whatever the number of pairs."""
-    sides = {s for pair in pairs for s in pair}
+    if any(s.framework == "numpy" for s, _ in pairs):
+        raise ValueError("the NumPy oracle is a port target only (a hand-written predictor "
+                         "under the source's conventions), not a source")
+    sides = {s for pair in pairs for s in pair if s.framework != "numpy"}
     measured = measure(runs, cases_dir, {(s.framework, s.implementation) for s in sides})
     chosen = scenarios(load_manifest(cases_dir))[:limit] if limit else \
         scenarios(load_manifest(cases_dir))
@@ -161,11 +169,16 @@ def port_many(pairs: Sequence[tuple[Side, Side]], runs: Path, cases_dir: Path, w
         for s in sources for c in chosen], cases_dir, work, pythons)
     exported = {(a["key"], a["case"]): a for a in exports}
     ports: dict[str, Port] = {}
+    conventions: dict[str, tuple[Measured, Measured]] = {}
     items = []
     for s, t in pairs:
         port = ports[_pair_key(s, t)] = Port(s, t)
         ms, mt = measured.get((s.framework, s.implementation)), \
             measured.get((t.framework, t.implementation))
+        if t.framework == "numpy" and ms is not None:
+            mt = Measured("numpy", t.implementation, ms.rows, ms.documented)
+        if ms is not None and mt is not None:
+            conventions[_pair_key(s, t)] = (ms, mt)
         if ms is None or mt is None:
             missing = s if ms is None else t
             port.inference.outcome = port.training.outcome = (
@@ -181,7 +194,7 @@ def port_many(pairs: Sequence[tuple[Side, Side]], runs: Path, cases_dir: Path, w
                           "implementation": t.implementation, "case": c.id,
                           "momentum": tr.momentum, "epsilon": tr.epsilon,
                           "gamma_one": tr.gamma_one, "source": ex["outputs"],
-                          "notes": list(tr.notes)})
+                          "notes": list(tr.notes), "extra": _extra(t, ms, ex["row"])})
     imports = passes.run_pass("import", items, cases_dir, work, pythons)
     notes_of = {(i["key"], i["case"]): i["notes"] for i in items}
     for (s, t) in pairs:
@@ -191,9 +204,21 @@ def port_many(pairs: Sequence[tuple[Side, Side]], runs: Path, cases_dir: Path, w
         mine = [a for a in imports if a["key"] == _pair_key(s, t)]
         _judge(port, [exported[(_key(s), a["case"])] for a in mine], mine,
                lambda cid, k: tolerance_for(by_id[cid], k),
-               measured[(s.framework, s.implementation)],
-               measured[(t.framework, t.implementation)], notes_of, exports)
+               *conventions[_pair_key(s, t)], notes_of, exports)
     return [ports[_pair_key(s, t)] for s, t in pairs]
+
+
+def _extra(target: Side, source: Measured, row: str) -> dict[str, Any]:
+    """Arguments beyond momentum and epsilon: the NumPy target takes the source row's
+    measured conventions (undecided ones at the oracle's reference values)."""
+    if target.framework != "numpy":
+        return {}
+    from dataclasses import asdict
+
+    from conformance.compare.checks import setting
+
+    values = source.rows.get(row) or next(iter(source.rows.values()), {})
+    return {"conventions": asdict(setting(values).conv)}
 
 
 def _judge(port: Port, exports: list[dict[str, Any]], imports: list[dict[str, Any]],

@@ -161,8 +161,8 @@ def import_one(port: Portable, shape: tuple[int, ...], dtype: str,
     if item.get("gamma_one") and "gamma" in values:
         values["gamma"] = np.ones_like(values["gamma"])
     momentum = item["momentum"]
-    args = port.arguments(shape, 1, "default" if momentum is None else momentum,
-                          item["epsilon"])
+    args = {**port.arguments(shape, 1, "default" if momentum is None else momentum,
+                             item["epsilon"]), **item.get("extra", {})}
     layer = port.build(args, shape, dtype)
     port.write(layer, values)
     held = port.read(layer)
