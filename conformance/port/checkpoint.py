@@ -51,8 +51,9 @@ def read(path: Path) -> dict[str, np.ndarray]:
         return {k: v.detach().cpu().numpy() for k, v in state.items()
                 if hasattr(v, "detach")}
     if name.endswith(".npz"):
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+        from conformance.arrays import load_arrays
+
+        return load_arrays(path)
     if name.endswith(".params"):
         import mxnet
 

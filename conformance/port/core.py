@@ -26,8 +26,8 @@ from conformance.port.grade import Grade, grade, worst
 from conformance.port.plan import Measured, measure, training_notes, translate
 
 # Module prefixes of public API names -> the framework whose adapter has them.
-_PREFIXES = {"conformance.oracle.": "numpy", "torch.": "torch", "keras.": "keras", "tf_keras.": "tf_keras",
-             "mxnet.": "mxnet", "flax.": "flax", "paddle.": "paddle"}
+_PREFIXES = {"conformance.oracle.": "numpy", "torch.": "torch", "keras.": "keras",
+             "tf_keras.": "tf_keras", "mxnet.": "mxnet", "flax.": "flax", "paddle.": "paddle"}
 TRAINING_OUTPUTS = ("y_train", "running_mean", "running_var", "y_eval")
 # The oracle as a target: a hand-written NumPy predictor under the source's measured
 # conventions (its convention card), ``numpy`` for short on the command line.
@@ -154,10 +154,8 @@ def port_many(pairs: Sequence[tuple[Side, Side]], runs: Path, cases_dir: Path, w
               pythons: Mapping[str, str], limit: int = 0) -> list[Port]:
     """Every pair, verified by running: one export pass per source environment and one
     import pass per target environment, whatever the number of pairs."""
-    if any(s.framework == "numpy" for s, _ in pairs):
-        raise ValueError("the NumPy oracle is a port target only (a hand-written predictor "
-                         "under the source's conventions), not a source")
-    sides = {s for pair in pairs for s in pair if s.framework != "numpy"}
+    # NumPy as a target stands for the source's card; as a source (tests) it is its row.
+    sides = {s for s, _ in pairs} | {t for _, t in pairs if t.framework != "numpy"}
     measured = measure(runs, cases_dir, {(s.framework, s.implementation) for s in sides})
     chosen = scenarios(load_manifest(cases_dir))[:limit] if limit else \
         scenarios(load_manifest(cases_dir))

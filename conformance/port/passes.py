@@ -28,7 +28,11 @@ def default_python(env: str, root: Path = Path()) -> str | None:
 
 
 def _env() -> dict[str, str]:
+    """The passes run this very suite's code (the checkout the orchestrator imported),
+    whatever copy an environment has installed."""
     env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     env.setdefault("OMP_NUM_THREADS", "1")
     env.setdefault("PYTHONFAULTHANDLER", "1")
