@@ -23,7 +23,8 @@ if TYPE_CHECKING:  # the CLI starts light: the port's modules load when it runs
 # The layer users port most in each framework (channels first, rank 4: a CNN's BN).
 DEFAULTS: tuple[str, ...] = (
     "torch.nn.BatchNorm2d", "keras.layers.BatchNormalization",
-    "tf_keras.layers.BatchNormalization", "mxnet.gluon.nn.BatchNorm")
+    "tf_keras.layers.BatchNormalization", "mxnet.gluon.nn.BatchNorm", "flax.linen.BatchNorm",
+    "paddle.nn.BatchNorm2D")
 
 
 def add_parser(sub: Any) -> None:
