@@ -282,7 +282,8 @@ for _env in FRAMEWORK_ENVS:
 
 
 # --- conformance port: verified ports between frameworks (conformance/port/) -----------
-PORT_ENVS = ("torch", "tensorflow", "mxnet", "flax", "paddle")  # of the default pairs
+# The environments of the default pairs (conformance/port/cli.py, DEFAULTS).
+PORT_ENVS = ("torch", "tensorflow", "mxnet", "flax", "paddle", "keras_jax", "keras_torch")
 MODEL_PORT_ENVS = ("torch", "tensorflow", "mxnet")  # the real-model test's
 
 

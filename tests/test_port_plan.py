@@ -64,6 +64,12 @@ def test_training_notes_name_the_variance_estimators() -> None:
     assert training_notes(KERAS, KERAS, "fw.BN", "fw.BN") == []
 
 
+def test_one_pass_variance_is_named_also_against_the_oracle() -> None:
+    one_pass = measured(variance_computation="one_pass")
+    oracle = Measured("numpy", "conformance.oracle.batchnorm.sequence", one_pass.rows)
+    assert any("one_pass" in n for n in training_notes(one_pass, oracle, "fw.BN", "fw.BN"))
+
+
 def test_measure_reads_the_suite_inference_of_the_rows(tmp_path: Path) -> None:
     runs, cases = numpy_runs(tmp_path)
     got = measure(runs, cases, {("numpy", "conformance.oracle.batchnorm.sequence")})

@@ -24,7 +24,8 @@ if TYPE_CHECKING:  # the CLI starts light: the port's modules load when it runs
 DEFAULTS: tuple[str, ...] = (
     "torch.nn.BatchNorm2d", "keras.layers.BatchNormalization",
     "tf_keras.layers.BatchNormalization", "mxnet.gluon.nn.BatchNorm", "flax.linen.BatchNorm",
-    "paddle.nn.BatchNorm2D")
+    "paddle.nn.BatchNorm2D", "keras_jax:keras.layers.BatchNormalization",
+    "keras_torch:keras.layers.BatchNormalization")
 
 
 def add_parser(sub: Any) -> None:

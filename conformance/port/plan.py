@@ -160,6 +160,13 @@ def training_notes(source: Measured, target: Measured, source_row: str,
         notes.append(f"statistics update on {a} in the source, on {c} in the target: a "
                      "forward pass without backward (no loss) updates only the one that "
                      "updates on forward")
+    a = source.value("variance_computation", source_row)
+    c = "two_pass" if target.framework == "numpy" else target.value("variance_computation",
+                                                                     target_row)
+    if a and c and a != c:
+        notes.append(f"batch variance: {a} in the source, {c} in the target; they part on "
+                     "inputs whose mean is large against their spread (E[x^2] - E[x]^2 "
+                     "cancels)")
     a, c = (m.value("normalize_variance", r) for m, r in ((source, source_row),
                                                            (target, target_row)))
     if a and c and a != c:
