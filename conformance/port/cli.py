@@ -51,7 +51,7 @@ def add_parser(sub: Any) -> None:
 
 
 def _number(text: str, option: str) -> float | str:
-    if text == "default":
+    if text in ("default", "none"):  # "none": torch's momentum=None (a cumulative average)
         return text
     try:
         return float(text)
