@@ -13,6 +13,8 @@ __all__ = ["Port", "Side", "Verdict", "port", "port_checkpoint", "port_many", "s
 
 
 def __getattr__(name: str) -> Any:
+    if name == "port_checkpoint":
+        return importlib.import_module("conformance.port.carry").port_checkpoint
     if name in __all__:
         return getattr(importlib.import_module("conformance.port.core"), name)
     raise AttributeError(f"module 'conformance.port' has no attribute {name!r}")

@@ -117,7 +117,8 @@ def write(p: Port, out: Path) -> Path:
 def cmd_port(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from conformance.port.core import port_checkpoint, port_many
+    from conformance.port.carry import port_checkpoint
+    from conformance.port.core import port_many
     from conformance.port.render import render
 
     todo = pairs(args)

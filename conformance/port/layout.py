@@ -12,6 +12,7 @@ import numpy as np
 
 # Framework -> (kernel name, bias name, kernels channels-last)
 _STYLE = {"torch": ("weight", "bias", False), "mxnet": ("weight", "bias", False),
+          "numpy": ("weight", "bias", False),
           "keras": ("kernel", "bias", True), "keras_jax": ("kernel", "bias", True),
           "keras_torch": ("kernel", "bias", True), "tf_keras": ("kernel", "bias", True),
           "flax": ("kernel", "bias", True), "paddle": ("weight", "bias", False)}
