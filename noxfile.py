@@ -335,7 +335,55 @@ for _env in FRAMEWORK_ENVS:
     _make_framework_tests(_env.name)
 
 
-@nox.session(python=PYTHON, requires=[f"tests-{e.name}" for e in FRAMEWORK_ENVS])
+# --- conformance port: verified ports between frameworks (conformance/port/) -----------
+# The environments of the default pairs (conformance/port/cli.py, DEFAULTS).
+PORT_ENVS = ("torch", "tensorflow", "mxnet", "flax", "paddle", "keras_jax", "keras_torch")
+MODEL_PORT_ENVS = ("torch", "tensorflow", "mxnet")  # the real-model test's
+
+
+def _built(session: nox.Session, names: tuple[str, ...]) -> dict[str, str]:
+    """Interpreters of the environments env-<name> built; one that failed is left out
+    (the port then reports its pairs as not run, with the reason)."""
+    out = {}
+    for name in names:
+        marker = MARKERS / f"{name}.txt"
+        python = marker.read_text().strip() if marker.exists() else "!not built"
+        if python.startswith("!"):
+            session.warn(f"{name}: no environment ({python[1:]})")
+        else:
+            out[name] = python
+    return out
+
+
+@nox.session(python=PYTHON, requires=[f"env-{e}" for e in PORT_ENVS])
+def port(session: nox.Session) -> None:
+    """Every default pair ported and verified by running both frameworks, into
+    reports/ports/ (the HTML porting table reads it). Needs reports/runs: the measured
+    conventions come from `nox -s conformance`."""
+    if not (ROOT / RUNS).is_dir():
+        session.error(f"{RUNS} is missing: run `nox -s conformance` first")
+    _install(session, tuple(ORCHESTRATION), ("--no-deps", "-e", "."))
+    envs = [f"--env={k}={v}" for k, v in _built(session, PORT_ENVS).items()]
+    session.run("conformance", "port", "--defaults", "--runs", RUNS, "--cases", CASES,
+                "--out", "reports/ports", *envs, *session.posargs)
+    # The HTML porting table reads reports/ports/: write the page again with the verdicts.
+    session.run("conformance", "report", "--runs", RUNS, "--cases", CASES, "--out", "reports")
+
+
+@nox.session(name="tests-port", python=PYTHON,
+             requires=[f"env-{e}" for e in MODEL_PORT_ENVS])
+def tests_port(session: nox.Session) -> None:
+    """A real CNN trained in PyTorch, ported to Keras 3, tf_keras and gluon; predictions
+    compared in each target's environment (tests/frameworks/test_port_model.py)."""
+    _install(session, tuple(ORCHESTRATION), ("-e", ".[test]"))
+    env = {f"CONFORMANCE_ENV_{k.upper()}": v
+           for k, v in _built(session, MODEL_PORT_ENVS).items()}
+    session.run("pytest", "-m", "framework", "tests/frameworks", "--framework-env", "port",
+                *session.posargs, env=env)
+
+
+@nox.session(python=PYTHON, requires=[*(f"tests-{e.name}" for e in FRAMEWORK_ENVS),
+                                      "tests-port"])
 def tests(session: nox.Session) -> None:
     """The suite's own tests (no framework needed), then ruff and mypy."""
     _install(session, tuple(ORCHESTRATION), ("-e", ".[test]", "playwright"))

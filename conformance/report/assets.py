@@ -45,7 +45,7 @@ blockquote{margin:.4em 0;padding:.3em .8em;border-left:3px solid #aab;background
 pre.snippet,pre.code{background:#f4f4f4;padding:.6em;overflow:auto;max-height:24em;
  font-size:12px;white-space:pre}
 .verified{color:#1a7f1a;font-weight:600}.failed{color:#b00020;font-weight:600}
-.unchecked{color:#777}
+.unchecked{color:#777}.not-run{color:#777}.approximate{color:#a15c00;font-weight:600}
 svg.chart{background:#fff;margin:.3em 1em .3em 0}svg .ct{font-size:13px;font-weight:600}
 svg .tick{font-size:10.5px;fill:#333}svg .frame{fill:none;stroke:#999}
 svg .grid{stroke:#e5e5e5}svg .tol{stroke:#d62728;stroke-width:1.5}
