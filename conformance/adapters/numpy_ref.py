@@ -138,12 +138,8 @@ class NumpyPort(Portable):
                 setattr(layer, role, np.asarray(values[role], dtype=np.float64).copy())
 
     def infer(self, layer: Any, x: np.ndarray) -> np.ndarray:
-        if layer.conv.inference_statistics == "batch":
-            y = bn.training_output(x, layer.channel_axis, layer.epsilon, layer.gamma,
-                                   layer.beta, layer.conv)
-        else:
-            y = bn.normalize(x, layer.channel_axis, layer.running_mean, layer.running_var,
-                             layer.epsilon, layer.gamma, layer.beta, layer.conv)
+        y = bn.inference(x, layer.running_mean, layer.running_var, layer.gamma, layer.beta,
+                         layer.epsilon, layer.conv, layer.channel_axis)
         return round_to_dtype(y, layer.dtype)
 
     def train(self, layer: Any, x: np.ndarray) -> np.ndarray:
