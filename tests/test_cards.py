@@ -96,7 +96,10 @@ def test_oracle_card_reads_like_torch(pipeline: tuple[Path, Analysis]) -> None:
     assert b["momentum_convention"]["status"] == "earned"
     assert b["momentum_convention"]["evidence"], "an earned value names its decisive cases"
     assert b["epsilon_placement"]["documented"]["source"]
-    assert bn_entry["variables"] == cards.NOT_RECORDED  # the oracle adapter records none
+    # The oracle's port layer records its four variables (read from the built layer).
+    assert [v["role"] for v in bn_entry["variables"]] == [
+        "gamma", "beta", "running_mean", "running_var"]
+    assert all(v["shape"] == ["C"] for v in bn_entry["variables"])
     assert bn_entry["channel_axis"] == [-1, 1]  # channels-last and channels-first cases
     conv = cards.conventions(bn_entry)
     assert conv.conv.momentum_convention == "weight_on_new"
