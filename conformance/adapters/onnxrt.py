@@ -53,7 +53,7 @@ from __future__ import annotations
 import contextlib
 import io
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -65,6 +65,7 @@ from conformance.adapters.documented import (
     signature_default,
     verified_claims,
 )
+from conformance.adapters.onnx_export import export_key, registry_built_once, stored
 from conformance.cases.model import Case
 
 BN_OPSETS = (9, 14, 15)
@@ -240,64 +241,28 @@ def _torch() -> Any:
     return torch
 
 
-_REGISTRIES: dict[tuple[Any, ...], Any] = {}
-
-
-@contextlib.contextmanager
-def _registry_built_once() -> Iterator[None]:
-    """While exporting, ``ONNXRegistry.from_torchlib`` returns the registry it built the
-    first time for the same arguments.
-
-    The default exporter rebuilds its ONNX function registry on every call: it re-parses
-    the source of some 500 onnxscript functions, about 0.7 s, most of the cost of
-    exporting one BatchNorm2d (profiled: 49 of 81 s of the worker's exports). The registry
-    is a pure function of the installed torch and onnxscript and of the opset, and the
-    exporter only reads it (it writes to it only for a ``custom_translation_table``, which
-    no row passes), so one build per opset serves every export; the exported bytes are
-    the same (``tests/frameworks/test_onnxruntime.py`` compares them). The patch lives
-    only for the export call; where the exporter has no such method it does nothing."""
-    try:
-        from torch.onnx._internal.exporter import _registration
-    except ImportError:
-        yield
-        return
-    cls = _registration.ONNXRegistry
-    original = cls.__dict__.get("from_torchlib")
-    if not isinstance(original, classmethod):
-        yield
-        return
-    build = original.__func__
-
-    def from_torchlib(klass: Any, *args: Any, **kwargs: Any) -> Any:
-        key = (klass, args, tuple(sorted(kwargs.items())))
-        if key not in _REGISTRIES:
-            _REGISTRIES[key] = build(klass, *args, **kwargs)
-        return _REGISTRIES[key]
-
-    cls.from_torchlib = classmethod(from_torchlib)
-    try:
-        yield
-    finally:
-        cls.from_torchlib = original
-
-
 def _export(module: Any, example: Any, training: bool, dynamo: bool) -> Any:
     """``torch.onnx.export`` as users call it, its progress printing kept off stdout
-    (the worker's record stream)."""
+    (the worker's record stream); what an earlier run exported from the same module,
+    example and versions is read back instead (``onnx_export.stored``)."""
     torch, onnx = _torch(), _onnx()
     mode = torch.onnx.TrainingMode.TRAINING if training else torch.onnx.TrainingMode.EVAL
     import warnings
 
-    with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings(), \
-            _registry_built_once():
-        warnings.simplefilter("ignore")  # deprecation notices of the training= option
-        if dynamo:
-            program = torch.onnx.export(module, (example,), dynamo=True, training=mode,
-                                        verbose=False)
-            return program.model_proto
-        buf = io.BytesIO()
-        torch.onnx.export(module, (example,), buf, dynamo=False, training=mode)
-        return onnx.load_from_string(buf.getvalue())
+    def export() -> bytes:
+        with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings(), \
+                registry_built_once():
+            warnings.simplefilter("ignore")  # deprecation notices of the training= option
+            if dynamo:
+                program = torch.onnx.export(module, (example,), dynamo=True, training=mode,
+                                            verbose=False)
+                return bytes(program.model_proto.SerializeToString())
+            buf = io.BytesIO()
+            torch.onnx.export(module, (example,), buf, dynamo=False, training=mode)
+            return buf.getvalue()
+
+    return onnx.load_from_string(stored(export_key(module, example, training, dynamo),
+                                        export))
 
 
 def _run_graph(model: Any, x: np.ndarray) -> np.ndarray:
