@@ -200,6 +200,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from conformance.cases.store import load_manifest, verify_inputs
 
     verify_inputs(args.cases, load_manifest(args.cases))  # bad case files stop the run here
+    from conformance.schedule import previous_seconds
+
+    expected = previous_seconds(args.out)  # longest first; read before --fresh clears it
     if args.fresh and args.out.exists():
         shutil.rmtree(args.out)
     elif not args.resume and args.out.is_dir() and any(args.out.glob("*/results.jsonl")):
@@ -212,7 +215,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         runs = run_all(workers, args.cases, args.out, args.timeout, args.jobs,
                        log_dir=args.out.parent / "logs", progress=progress,
-                       device=args.device)
+                       device=args.device, expected=expected)
     finally:
         if progress is not None:
             progress.close()

@@ -277,7 +277,7 @@ def run_one(impl: Implementation, case: Case, inputs: dict[str, np.ndarray],
     record.update(_provenance(impl, case))
     key = result_key(case.id, impl.name, case.op)
     try:
-        save_arrays(outputs_dir / f"{key}.npz", outputs)
+        save_arrays(outputs_dir / f"{key}.npz", outputs, compress=False)
     except (TypeError, ValueError, AttributeError) as exc:  # not a dict of numeric arrays
         return {**record, "status": RunStatus.ERROR.value,
                 "error": {"type": type(exc).__name__, "where": "outputs",

@@ -427,6 +427,10 @@ class FlaxAdapter(Adapter):
         jax = _jax()
         import flax  # noqa: F401  (an import failure is the run's ERROR)
 
+        from conformance.cache import use_jax_compilation_cache
+
+        use_jax_compilation_cache()  # compiling is most of the worker's time
+
         try:
             backend = jax.default_backend()
         except Exception as exc:  # CPU-only jaxlib under JAX_PLATFORMS=cuda: a bare assert

@@ -676,6 +676,10 @@ class KerasJaxAdapter(KerasAdapter):
         if jax.default_backend() != "cpu":
             raise RuntimeError(f"JAX backend is {jax.default_backend()!r}, not cpu")
 
+        from conformance.cache import use_jax_compilation_cache
+
+        use_jax_compilation_cache()  # the eager steps compile each primitive per shape
+
     def environment(self) -> dict[str, str]:
         import jax
 
