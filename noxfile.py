@@ -6,6 +6,8 @@
     nox -s update_expectations   rewrite expectations/ from the latest reports
     nox -s upgrade -- keras==3.13.2   what would change if that pin moved
     nox -s explore -- --budget 10m    bug hunt beyond the matrix -> reports/explore/
+    nox -s shard-torch   one environment's run, for a machine of its own
+    nox -s merge -- DIR...   reports and gate from shards made on several machines
 
 The list of environments and their pins lives in conformance/environments.py.
 
@@ -29,7 +31,7 @@ import nox
 ROOT = Path(__file__).parent
 sys.path.insert(0, str(ROOT))
 from conformance import envsetup  # noqa: E402
-from conformance.environments import ENVIRONMENTS  # noqa: E402
+from conformance.environments import ENV_BY_NAME, ENVIRONMENTS  # noqa: E402
 
 nox.options.default_venv_backend = "uv|venv"
 nox.options.reuse_existing_virtualenvs = True
@@ -159,6 +161,58 @@ def _status(session: nox.Session, *args: str) -> int:
     if code not in (0, 1):
         session.error(f"{args[0]} {args[1]} failed with exit code {code}")
     return code
+
+
+SHARDS = "reports/shards"
+
+
+def _make_shard(name: str) -> None:
+    framework_env = bool(ENV_BY_NAME[name].packages)
+
+    @nox.session(name=f"shard-{name}", python=PYTHON,
+                 requires=[f"env-{name}"] if framework_env else [])
+    def shard(session: nox.Session) -> None:
+        """One environment's run, for a machine of its own: reports/shards/<env>/.
+
+        Builds only that environment. Merge the shards' run directories, wherever
+        they were made, with `nox -s merge -- DIR...` (the CI workflow does this).
+        """
+        _install(session, tuple(ORCHESTRATION), ("--no-deps", "-e", "."))
+        session.run("conformance", "generate", "--out", CASES)
+        marker = MARKERS / f"{name}.txt"
+        target = (str(Path(session.bin) / "python") if not framework_env
+                  else marker.read_text().strip() if marker.exists() else "!not built")
+        env = (["--unavailable", f"{name}={target[1:]}"] if target.startswith("!")
+               else ["--env", f"{name}={target}"])
+        fresh = [] if "--resume" in session.posargs else ["--fresh"]
+        session.run("conformance", "run", "--cases", CASES, "--out", f"{SHARDS}/{name}",
+                    *fresh, *env, *session.posargs)
+
+
+for _env in ENVIRONMENTS:
+    _make_shard(_env.name)
+
+
+@nox.session(python=PYTHON)
+def merge(session: nox.Session) -> None:
+    """Reports and gate from runs made on several machines: nox -s merge -- DIR...
+
+    Each DIR holds run directories (a shard's reports/shards/<env>/, or one
+    downloaded from CI); the default is every reports/shards/<env>/. Refused, in
+    one line, when the runs ran other cases or another suite version than here.
+    """
+    dirs = list(session.posargs) or sorted(
+        str(p.relative_to(ROOT)) for p in (ROOT / SHARDS).glob("*")
+        if any(p.glob("*/results.jsonl")))
+    if not dirs:
+        session.error(f"no run directories: pass them (nox -s merge -- DIR...) or make "
+                      f"{SHARDS}/<env> with nox -s shard-<env>")
+    _install(session, tuple(ORCHESTRATION), ("--no-deps", "-e", "."))
+    session.run("conformance", "generate", "--out", CASES)
+    session.run("conformance", "report", "--runs", *dirs, "--cases", CASES, "--out", "reports")
+    if _status(session, "conformance", "gate", "--discrepancies", "reports/discrepancies.csv",
+               "--expectations", EXPECTATIONS, "--runs", *dirs):
+        session.error("behaviour differs from expectations/ (the gate's verdict above)")
 
 
 @nox.session(name="update_expectations", python=PYTHON)
@@ -298,7 +352,55 @@ for _env in FRAMEWORK_ENVS:
     _make_framework_tests(_env.name)
 
 
-@nox.session(python=PYTHON, requires=[f"tests-{e.name}" for e in FRAMEWORK_ENVS])
+# --- conformance port: verified ports between frameworks (conformance/port/) -----------
+# The environments of the default pairs (conformance/port/cli.py, DEFAULTS).
+PORT_ENVS = ("torch", "tensorflow", "mxnet", "flax", "paddle", "keras_jax", "keras_torch")
+MODEL_PORT_ENVS = ("torch", "tensorflow", "mxnet")  # the real-model test's
+
+
+def _built(session: nox.Session, names: tuple[str, ...]) -> dict[str, str]:
+    """Interpreters of the environments env-<name> built; one that failed is left out
+    (the port then reports its pairs as not run, with the reason)."""
+    out = {}
+    for name in names:
+        marker = MARKERS / f"{name}.txt"
+        python = marker.read_text().strip() if marker.exists() else "!not built"
+        if python.startswith("!"):
+            session.warn(f"{name}: no environment ({python[1:]})")
+        else:
+            out[name] = python
+    return out
+
+
+@nox.session(python=PYTHON, requires=[f"env-{e}" for e in PORT_ENVS])
+def port(session: nox.Session) -> None:
+    """Every default pair ported and verified by running both frameworks, into
+    reports/ports/ (the HTML porting table reads it). Needs reports/runs: the measured
+    conventions come from `nox -s conformance`."""
+    if not (ROOT / RUNS).is_dir():
+        session.error(f"{RUNS} is missing: run `nox -s conformance` first")
+    _install(session, tuple(ORCHESTRATION), ("--no-deps", "-e", "."))
+    envs = [f"--env={k}={v}" for k, v in _built(session, PORT_ENVS).items()]
+    session.run("conformance", "port", "--defaults", "--runs", RUNS, "--cases", CASES,
+                "--out", "reports/ports", *envs, *session.posargs)
+    # The HTML porting table reads reports/ports/: write the page again with the verdicts.
+    session.run("conformance", "report", "--runs", RUNS, "--cases", CASES, "--out", "reports")
+
+
+@nox.session(name="tests-port", python=PYTHON,
+             requires=[f"env-{e}" for e in MODEL_PORT_ENVS])
+def tests_port(session: nox.Session) -> None:
+    """A real CNN trained in PyTorch, ported to Keras 3, tf_keras and gluon; predictions
+    compared in each target's environment (tests/frameworks/test_port_model.py)."""
+    _install(session, tuple(ORCHESTRATION), ("-e", ".[test]"))
+    env = {f"CONFORMANCE_ENV_{k.upper()}": v
+           for k, v in _built(session, MODEL_PORT_ENVS).items()}
+    session.run("pytest", "-m", "framework", "tests/frameworks", "--framework-env", "port",
+                *session.posargs, env=env)
+
+
+@nox.session(python=PYTHON, requires=[*(f"tests-{e.name}" for e in FRAMEWORK_ENVS),
+                                      "tests-port"])
 def tests(session: nox.Session) -> None:
     """The suite's own tests (no framework needed), then ruff and mypy."""
     _install(session, tuple(ORCHESTRATION), ("-e", ".[test]", "playwright"))

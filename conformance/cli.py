@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from conformance.environments import ADAPTERS, ENV_BY_NAME
+from conformance.port import cli as port_cli
 
 EXIT_BAD_INPUT = 2
 
@@ -120,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     dv.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "reports/device")),
                     help="where the archives go (default: $OUT)")
     _add_gate_parsers(sub)
+    port_cli.add_parser(sub)  # conformance port (conformance/port/cli.py)
     return p
 
 
@@ -198,6 +200,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from conformance.cases.store import load_manifest, verify_inputs
 
     verify_inputs(args.cases, load_manifest(args.cases))  # bad case files stop the run here
+    from conformance.schedule import previous_seconds
+
+    expected = previous_seconds(args.out)  # longest first; read before --fresh clears it
     if args.fresh and args.out.exists():
         shutil.rmtree(args.out)
     elif not args.resume and args.out.is_dir() and any(args.out.glob("*/results.jsonl")):
@@ -210,7 +215,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         runs = run_all(workers, args.cases, args.out, args.timeout, args.jobs,
                        log_dir=args.out.parent / "logs", progress=progress,
-                       device=args.device)
+                       device=args.device, expected=expected)
     finally:
         if progress is not None:
             progress.close()
@@ -234,9 +239,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     from conformance.compare.analyze import analyze
     from conformance.compare.explain import suspected_bugs
     from conformance.compare.load import load_runs
+    from conformance.report.cards import write_cards
     from conformance.report.html import write_html
     from conformance.report.summary import summary
     from conformance.report.tables import write_bugs, write_tables
+    from conformance.shards import check_mergeable
 
     t0 = time.perf_counter()
     _check_writable(args.out, "--out")
@@ -248,14 +255,16 @@ def cmd_report(args: argparse.Namespace) -> int:
         if other != run.path:
             raise UsageError(f"{run.framework} {run.version}: two runs, {other} and "
                              f"{run.path}; report one of them")
+    check_mergeable(runs, args.cases)  # runs from several machines: one case set and suite
     analysis = analyze(runs, cases, args.cases)
     try:
         paths = write_tables(analysis.results, analysis.discrepancies, args.out)
         paths.append(write_bugs(suspected_bugs(analysis.results, cases), args.out))
         html = write_html(analysis, args.out)
+        paths += write_cards(analysis, args.out)  # reports/cards/<framework>-<version>.json
     except OSError as exc:
         raise UsageError(f"{args.out}: not writable ({exc.strerror or exc})") from None
-    print(f"wrote {', '.join(p.name for p in paths)} in {args.out}")
+    print(f"wrote {', '.join(str(p.relative_to(args.out)) for p in paths)} in {args.out}")
     for line in summary(analysis, time.perf_counter() - t0, html):
         print(line)
     return 0
@@ -267,9 +276,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 def _add_gate_parsers(sub: argparse._SubParsersAction[Any]) -> None:
     def measured(q: argparse.ArgumentParser) -> None:
         q.add_argument("--discrepancies", type=Path, default=Path("reports/discrepancies.csv"))
-        q.add_argument("--runs", type=Path, default=None,
-                       help="run directories (default: runs/ beside the table, if present): "
-                            "unavailable frameworks and documentation sources")
+        q.add_argument("--runs", type=Path, nargs="+", default=None,
+                       help="directories of runs (default: runs/ beside the table, if "
+                            "present): unavailable frameworks and documentation sources")
         q.add_argument("--expectations", type=Path, default=Path("expectations"))
 
     gt = sub.add_parser("gate", help="fail when a behaviour differs from its expectation")
@@ -288,10 +297,10 @@ def _add_gate_parsers(sub: argparse._SubParsersAction[Any]) -> None:
     d.add_argument("--out", type=Path, default=Path("reports/upgrade"))
 
 
-def _runs_beside(args: argparse.Namespace) -> Path | None:
+def _runs_beside(args: argparse.Namespace) -> list[Path] | None:
     if args.runs is None and (args.discrepancies.parent / "runs").is_dir():
-        return Path(args.discrepancies.parent / "runs")
-    return Path(args.runs) if args.runs is not None else None
+        return [Path(args.discrepancies.parent / "runs")]
+    return [Path(r) for r in args.runs] if args.runs is not None else None
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
@@ -410,6 +419,7 @@ COMMANDS = {"generate": cmd_generate, "worker": cmd_worker, "run": cmd_run,
             "report": cmd_report, "pack": cmd_pack, "unpack": cmd_unpack,
             "device": cmd_device}
 COMMANDS.update({"gate": cmd_gate, "expectations": cmd_expectations, "diff": cmd_diff})
+COMMANDS["port"] = port_cli.cmd_port
 
 
 def main(argv: Sequence[str] | None = None) -> int:

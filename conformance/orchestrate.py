@@ -34,7 +34,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +42,7 @@ from typing import IO, Any
 
 from conformance.progress import Reporter
 from conformance.runner import RESULTS, Writer, device_type, read_records, run_dir_name
+from conformance.schedule import longest_first
 from conformance.spec import SCHEMA_VERSION, RunStatus
 
 # Restarts in a row that yield no new result before the orchestrator gives up on a worker.
@@ -326,8 +327,12 @@ def _dir_of(header: dict[str, Any]) -> str:
 def run_all(workers: list[tuple[str, str]], cases: Path, out: Path, case_timeout: float,
             jobs: int, *, log_dir: Path | None = None,
             startup_timeout: float | None = None,
-            progress: Reporter | None = None, device: str = "cpu") -> list[FrameworkRun]:
+            progress: Reporter | None = None, device: str = "cpu",
+            expected: Mapping[str, float] | None = None) -> list[FrameworkRun]:
     """Run ``(framework, python)`` workers, ``jobs`` at a time; order of results = input.
+
+    ``expected`` (seconds per framework, from the previous run) starts the longest first
+    (``schedule.longest_first``), so the run lasts about its slowest worker.
 
     ``progress`` hears of each framework's start, every record, and its outcome.
 
@@ -357,8 +362,9 @@ def run_all(workers: list[tuple[str, str]], cases: Path, out: Path, case_timeout
 
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
-        futures = [pool.submit(one, w) for w in workers]
-        return [f.result() for f in futures]
+        order = longest_first([fw for fw, _ in workers], expected or {})
+        futures = {i: pool.submit(one, workers[i]) for i in order}
+        return [futures[i].result() for i in range(len(workers))]
     except BaseException:
         _STOP.set()
         with _LIVE_LOCK:

@@ -36,10 +36,11 @@ import numpy as np
 
 import conformance
 from conformance.adapters import load_adapter
-from conformance.adapters.base import Adapter, Implementation, Unsupported
+from conformance.adapters.base import Adapter, Implementation, Unsupported, case_variables
 from conformance.arrays import save_arrays
 from conformance.cases.model import Case
 from conformance.cases.store import case_set, load_inputs, load_manifest
+from conformance.shards import environment_facts
 from conformance.spec import SCHEMA_VERSION, RunStatus
 
 RESULTS = "results.jsonl"
@@ -182,7 +183,7 @@ def header(adapter: Adapter, version: str) -> dict[str, Any]:
         "framework": adapter.framework, "framework_version": version,
         "numpy": np.__version__, "python": platform.python_version(),
         "platform": platform_tag(), **adapter.environment(),
-        "device_type": device_type(adapter.device),
+        "device_type": device_type(adapter.device), **environment_facts(adapter.framework),
     }
 
 
@@ -225,7 +226,31 @@ def _provenance(impl: Implementation, case: Case) -> dict[str, Any]:
     config = impl.config(case)
     if config:
         out["config"] = config
+    variables = _variables(impl, case)
+    if variables:
+        out["variables"] = variables
     return out
+
+
+def _variables(impl: Implementation, case: Case) -> list[dict[str, Any]]:
+    """A batch-norm row's variables (role, the framework's name, shape, dtype), read from a
+    layer the adapter builds with the case's arguments; nothing where the row has no
+    variable IO or the layer cannot be built for this case (the run itself said so)."""
+    if case.op != "batchnorm" or case.get("flags") is not None:
+        return []
+    # Names, shapes and dtypes depend on the row, the input's shape and dtype only: one
+    # layer per such key (building a Keras layer costs more than many a case).
+    key = (id(impl), impl.name, case.shape, case.dtype)
+    if key not in _VARIABLES:
+        port = impl.portable()
+        try:
+            _VARIABLES[key] = [] if port is None else case_variables(port, case)
+        except Exception:  # a record without variables, never a failed run
+            _VARIABLES[key] = []
+    return _VARIABLES[key]
+
+
+_VARIABLES: dict[tuple[object, ...], list[dict[str, Any]]] = {}
 
 
 def run_one(impl: Implementation, case: Case, inputs: dict[str, np.ndarray],
@@ -252,7 +277,7 @@ def run_one(impl: Implementation, case: Case, inputs: dict[str, np.ndarray],
     record.update(_provenance(impl, case))
     key = result_key(case.id, impl.name, case.op)
     try:
-        save_arrays(outputs_dir / f"{key}.npz", outputs)
+        save_arrays(outputs_dir / f"{key}.npz", outputs, compress=False)
     except (TypeError, ValueError, AttributeError) as exc:  # not a dict of numeric arrays
         return {**record, "status": RunStatus.ERROR.value,
                 "error": {"type": type(exc).__name__, "where": "outputs",

@@ -35,3 +35,23 @@ def test_in_case_dtype_gives_numpy_bfloat16_and_leaves_others_alone() -> None:
     assert in_case_dtype(a, "bfloat16")["x"].dtype == numpy_dtype("bfloat16")
     assert in_case_dtype(a, "float32")["x"] is a["x"]
     assert round_to_dtype([1.0], "float16").dtype == np.float16
+
+
+def test_uncompressed_files_hold_the_same_arrays_and_are_reproducible(tmp_path: Path) -> None:
+    import zipfile
+
+    arrays = {"y": np.arange(600, dtype=np.float64).reshape(20, 30), "m": np.zeros(3, bool)}
+    save_arrays(tmp_path / "d.npz", arrays)
+    save_arrays(tmp_path / "s.npz", arrays, compress=False)
+    save_arrays(tmp_path / "s2.npz", arrays, compress=False)
+    with zipfile.ZipFile(tmp_path / "s.npz") as zf:
+        assert {i.compress_type for i in zf.infolist()} == {zipfile.ZIP_STORED}
+    with zipfile.ZipFile(tmp_path / "d.npz") as zf:
+        assert {i.compress_type for i in zf.infolist()} == {zipfile.ZIP_DEFLATED}
+    assert (tmp_path / "s.npz").read_bytes() == (tmp_path / "s2.npz").read_bytes()
+    for name in ("d.npz", "s.npz"):
+        back = load_arrays(tmp_path / name)
+        assert sorted(back) == ["m", "y"], name
+        for key, value in arrays.items():
+            assert back[key].dtype == value.dtype, (name, key)
+            np.testing.assert_array_equal(back[key], value, err_msg=f"{name}:{key}")

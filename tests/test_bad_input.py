@@ -314,13 +314,18 @@ def test_run_into_a_path_under_a_regular_file(good: tuple[Path, Path], tmp_path:
                           "--out", "not writable")
 
 
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
 def test_a_failed_report_leaves_the_previous_one_whole(good: tuple[Path, Path],
                                                        tmp_path: Path) -> None:
     """Reports are written atomically: bad input later leaves the old files untouched."""
     cases, runs = good
     rep = tmp_path / "rep"
     assert cli("report", "--runs", runs, "--cases", cases, "--out", rep).returncode == 0
-    before = {p.name: p.read_bytes() for p in rep.iterdir()}
+    before = _files(rep)
+    assert "cards/numpy-" in " ".join(before)  # the cards too, one directory down
     broken = tmp_path / "runs"
     shutil.copytree(runs, broken)
     path = results_file(broken)
@@ -328,4 +333,4 @@ def test_a_failed_report_leaves_the_previous_one_whole(good: tuple[Path, Path],
     lines[1] = "{oops"
     path.write_text("\n".join(lines) + "\n")
     assert_one_line_error(cli("report", "--runs", broken, "--cases", cases, "--out", rep))
-    assert {p.name: p.read_bytes() for p in rep.iterdir()} == before
+    assert _files(rep) == before

@@ -196,3 +196,22 @@ def test_cli_gate_fails_when_only_the_documentation_changed(
     assert main(["expectations", "update", *args]) == 0
     assert '+agrees = "unverified"' in capsys.readouterr().out
     assert main(["gate", *args]) == 0
+
+
+def test_measure_reads_runs_from_several_directories(tmp_path: Path) -> None:
+    # Runs merged from several machines: `gate --runs A B` sees what each machine could not
+    # run, as `gate` beside one runs directory does.
+    import json
+
+    table = write_table(tmp_path / "reports" / "discrepancies.csv", ROWS)
+    for machine, fw in (("a", "torch"), ("b", "mxnet")):
+        run = tmp_path / machine / f"{fw}-unavailable"
+        run.mkdir(parents=True)
+        (run / "results.jsonl").write_text(json.dumps(
+            {"kind": "header", "framework": fw, "framework_version": "unavailable",
+             "error": {"type": "EnvironmentUnavailable", "message": f"no {fw} here"}}) + "\n")
+    got = measure(table, [tmp_path / "a", tmp_path / "b"]).unavailable
+    assert got == {"torch": "EnvironmentUnavailable: no torch here",
+                   "mxnet": "EnvironmentUnavailable: no mxnet here"}
+    assert measure(table, tmp_path / "a").unavailable == {
+        "torch": "EnvironmentUnavailable: no torch here"}

@@ -131,9 +131,85 @@ class Implementation(abc.ABC):
         batch size, ...), recorded with the result so the oracle can model them."""
         return {}
 
+    def portable(self) -> Portable | None:
+        """The row's variable IO (build, set, run, read back) when it is a batch-norm
+        layer a model can be ported into or out of; ``None`` for everything else."""
+        return None
+
     @abc.abstractmethod
     def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
         """Run the case and return outputs as NumPy arrays (see the module docstring)."""
+
+
+# Roles a batch-norm variable plays, whatever the framework calls it: the port maps
+# variables by role (torch ``weight`` -> Keras ``gamma``), never by name.
+ROLES: tuple[str, ...] = ("gamma", "beta", "running_mean", "running_var", "count")
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One variable of a built layer, read from the layer itself: the framework's own name
+    (the key its checkpoints use), the role it plays, and its value in its own layout."""
+
+    role: str
+    name: str
+    value: np.ndarray
+
+    def to_json(self) -> dict[str, Any]:
+        return {"role": self.role, "name": self.name, "shape": list(self.value.shape),
+                "dtype": str(self.value.dtype)}
+
+
+class Portable(abc.ABC):
+    """Variable IO of one batch-norm layer class, for ``conformance port``.
+
+    The port runs the source and the target each in its own environment through this
+    interface, so every framework call stays in the adapter module: build the layer
+    from constructor arguments, load variables by role, run inference or one training
+    step (forward and backward, no optimizer, as ``run`` does), and read the variables
+    back under the framework's own names.
+    """
+
+    @abc.abstractmethod
+    def arguments(self, shape: tuple[int, ...], channel_axis: int, momentum: float | str,
+                  epsilon: float | str) -> dict[str, Any]:
+        """Constructor arguments under the framework's names. ``momentum`` is a float in
+        the framework's own convention, ``"default"`` (pass nothing) or ``"none"`` (a
+        cumulative average; :class:`Unsupported` where there is none); ``epsilon`` a float
+        or ``"default"``. Values are plain Python, so they print as users write them."""
+
+    @abc.abstractmethod
+    def build(self, arguments: Mapping[str, Any], shape: tuple[int, ...], dtype: str) -> Any:
+        """A layer built for inputs of ``shape``, its variables at their initial values."""
+
+    @abc.abstractmethod
+    def read(self, layer: Any) -> list[Variable]:
+        """Every variable the layer holds, in its own names and layout."""
+
+    @abc.abstractmethod
+    def write(self, layer: Any, values: Mapping[str, np.ndarray]) -> None:
+        """Load values by role; roles the layer does not hold are ignored."""
+
+    @abc.abstractmethod
+    def infer(self, layer: Any, x: np.ndarray) -> np.ndarray:
+        """The layer's inference-mode output on ``x``."""
+
+    @abc.abstractmethod
+    def train(self, layer: Any, x: np.ndarray) -> np.ndarray:
+        """One training step on ``x`` (see the module docstring); its output."""
+
+    def row(self, layer: Any) -> str:
+        """The report row this built layer runs as (a path-qualified name where the
+        framework takes different paths by input)."""
+        return ""
+
+
+def case_variables(port: Portable, case: Case) -> list[dict[str, Any]]:
+    """What the runner records with a batch-norm result: the variables of a layer built
+    with the case's arguments, read from that layer."""
+    layer = port.build(port.arguments(case.shape, case.channel_axis, case.get("momentum"),  # type: ignore[arg-type]
+                                      case.get("epsilon")), case.shape, case.dtype)  # type: ignore[arg-type]
+    return [v.to_json() for v in port.read(layer)]
 
 
 class Adapter(abc.ABC):

@@ -58,7 +58,9 @@ from conformance.adapters.base import (
     DocClaim,
     Implementation,
     Outputs,
+    Portable,
     Unsupported,
+    Variable,
     hyperparameter_kwargs,
 )
 from conformance.adapters.documented import signature_default, verified_claims
@@ -189,8 +191,76 @@ def _linen_functions(kwargs: tuple[tuple[str, Any], ...]) -> tuple[Any, ...]:
     return tuple(jax.jit(f) for f in (init, forward, train_step, eval_step, frozen_step))
 
 
+# linen collections and names -> role ("params/scale" is what a checkpoint of the
+# variables dict holds, flattened).
+_LINEN_ROLES = {("params", "scale"): "gamma", ("params", "bias"): "beta",
+                ("batch_stats", "mean"): "running_mean", ("batch_stats", "var"): "running_var"}
+
+
+class _LinenLayer:
+    """A linen BatchNorm as users hold one: the module's jitted functions and its variables
+    (``params`` and ``batch_stats``), threaded through every call."""
+
+    def __init__(self, functions: tuple[Any, ...], variables: Any) -> None:
+        self.functions = functions
+        self.params = dict(variables.get("params", {}))
+        self.stats = dict(variables["batch_stats"])
+
+
+class LinenPort(Portable):
+    """``flax.linen.BatchNorm`` variable IO (float32; channels at ``axis``)."""
+
+    def arguments(self, shape: tuple[int, ...], channel_axis: int, momentum: float | str,
+                  epsilon: float | str) -> dict[str, Any]:
+        if momentum == "none":
+            raise Unsupported("Flax BatchNorm has no cumulative-average momentum")
+        out: dict[str, Any] = {"axis": channel_axis}
+        if momentum != "default":
+            out["momentum"] = float(momentum)
+        if epsilon != "default":
+            out["epsilon"] = float(epsilon)
+        return out
+
+    def build(self, arguments: Mapping[str, Any], shape: tuple[int, ...], dtype: str) -> Any:
+        if dtype != "float32":
+            raise Unsupported("the port runs Flax in float32 only")
+        functions = _linen_functions(tuple(sorted(arguments.items())))
+        import jax.numpy as jnp
+
+        return _LinenLayer(functions, functions[0](jnp.zeros(shape, jnp.float32)))
+
+    def read(self, layer: Any) -> list[Variable]:
+        out = []
+        for (collection, name), role in _LINEN_ROLES.items():
+            held = layer.params if collection == "params" else layer.stats
+            if name in held:
+                out.append(Variable(role, f"{collection}/{name}", _np(held[name])))
+        return out
+
+    def write(self, layer: Any, values: Mapping[str, np.ndarray]) -> None:
+        jnp = _jax().numpy
+        for (collection, name), role in _LINEN_ROLES.items():
+            held = layer.params if collection == "params" else layer.stats
+            if name in held and role in values:
+                held[name] = jnp.asarray(values[role], held[name].dtype)
+
+    def infer(self, layer: Any, x: np.ndarray) -> np.ndarray:
+        return _np(layer.functions[3](layer.params, layer.stats, _jax().numpy.asarray(x)))
+
+    def train(self, layer: Any, x: np.ndarray) -> np.ndarray:
+        y, stats = layer.functions[2](layer.params, layer.stats, _jax().numpy.asarray(x))
+        layer.stats = dict(stats)
+        return _np(y)
+
+    def row(self, layer: Any) -> str:
+        return LINEN_BN
+
+
 class LinenBatchNorm(_FlaxBatchNorm):
     """``flax.linen.BatchNorm`` through ``init`` / ``apply`` with ``batch_stats`` threaded."""
+
+    def portable(self) -> Portable | None:
+        return LinenPort() if self.op == "batchnorm" else None
 
     def recipe_behaviours(self, case: Case) -> frozenset[str]:
         return super().recipe_behaviours(case) | {"stats_update_trigger"}
@@ -356,6 +426,10 @@ class FlaxAdapter(Adapter):
             os.environ["JAX_PLATFORMS"] = kind
         jax = _jax()
         import flax  # noqa: F401  (an import failure is the run's ERROR)
+
+        from conformance.cache import use_jax_compilation_cache
+
+        use_jax_compilation_cache()  # compiling is most of the worker's time
 
         try:
             backend = jax.default_backend()

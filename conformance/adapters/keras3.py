@@ -71,7 +71,9 @@ from conformance.adapters.base import (
     DocClaim,
     Implementation,
     Outputs,
+    Portable,
     Unsupported,
+    Variable,
     channel_mask_shape,
     hyperparameter_kwargs,
 )
@@ -208,6 +210,9 @@ class DirectBatchNorm(_KerasRow):
             return "BatchNormalization always divides by the standard deviation"
         return None
 
+    def portable(self) -> Portable | None:
+        return KerasPort() if self.name == BN and self.op == "batchnorm" else None
+
     def _make(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Any:
         if self.name == CENTERING:
             from conformance.adapters.keras_recipes import centering_class
@@ -248,6 +253,51 @@ class DirectBatchNorm(_KerasRow):
         layer.trainable = False
         out["frozen_train"] = _np(layer(train[0], training=True))
         return out
+
+
+# Variable names of BatchNormalization -> the role each plays.
+_ROLES = {"gamma": "gamma", "beta": "beta", "moving_mean": "running_mean",
+          "moving_variance": "running_var"}
+
+
+class KerasPort(Portable):
+    """``keras.layers.BatchNormalization`` variable IO on the worker's backend (every call
+    goes through the layer and ``keras.ops``-level steps, so all three backends share it)."""
+
+    def arguments(self, shape: tuple[int, ...], channel_axis: int, momentum: float | str,
+                  epsilon: float | str) -> dict[str, Any]:
+        if momentum == "none":
+            raise Unsupported("Keras has no cumulative-average momentum")
+        out: dict[str, Any] = {"axis": channel_axis}
+        if momentum != "default":
+            out["momentum"] = float(momentum)
+        if epsilon != "default":
+            out["epsilon"] = float(epsilon)
+        return out
+
+    def build(self, arguments: Mapping[str, Any], shape: tuple[int, ...], dtype: str) -> Any:
+        layer = _keras().layers.BatchNormalization(**arguments, dtype=dtype)
+        layer.build(shape)
+        return layer
+
+    def read(self, layer: Any) -> list[Variable]:
+        return [Variable(_ROLES.get(v.name, v.name), v.name, _np(v).copy())
+                for v in layer.variables]
+
+    def write(self, layer: Any, values: Mapping[str, np.ndarray]) -> None:
+        for v in layer.variables:
+            role = _ROLES.get(v.name)
+            if role is not None and role in values:
+                v.assign(np.asarray(values[role]).astype(v.dtype).reshape(v.shape))
+
+    def infer(self, layer: Any, x: np.ndarray) -> np.ndarray:
+        return _np(layer(x, training=False)).copy()
+
+    def train(self, layer: Any, x: np.ndarray) -> np.ndarray:
+        return _np(_step(layer, x)).copy()
+
+    def row(self, layer: Any) -> str:
+        return BN
 
 
 def _step(layer: Any, x: np.ndarray) -> Any:
@@ -625,6 +675,10 @@ class KerasJaxAdapter(KerasAdapter):
 
         if jax.default_backend() != "cpu":
             raise RuntimeError(f"JAX backend is {jax.default_backend()!r}, not cpu")
+
+        from conformance.cache import use_jax_compilation_cache
+
+        use_jax_compilation_cache()  # the eager steps compile each primitive per shape
 
     def environment(self) -> dict[str, str]:
         import jax

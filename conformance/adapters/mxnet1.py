@@ -32,7 +32,15 @@ from typing import Any
 
 import numpy as np
 
-from conformance.adapters.base import Adapter, DocClaim, Implementation, Outputs, Unsupported
+from conformance.adapters.base import (
+    Adapter,
+    DocClaim,
+    Implementation,
+    Outputs,
+    Portable,
+    Unsupported,
+    Variable,
+)
 from conformance.adapters.documented import signature_default, verified_claims
 from conformance.cases.model import Case
 
@@ -212,6 +220,9 @@ class GluonBatchNorm(_StepRunner, Implementation):
             return f"{self.name}[{_CENTERING_FLAGS[str(case.get('flags'))][1]}]"
         return self.name
 
+    def portable(self) -> Portable | None:
+        return GluonPort() if self.op == "batchnorm" else None
+
     def _fresh(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Any:
         mx = _mx()
         kwargs: dict[str, Any] = {**_channel_kwargs(case), **_momentum_epsilon(case, "epsilon")}
@@ -243,6 +254,59 @@ class GluonBatchNorm(_StepRunner, Implementation):
         with mx.autograd.record(train_mode=True):
             out["frozen_train"] = _np(frozen(_array(inputs["train"][0])))
         return out
+
+
+# Parameter names of gluon BatchNorm (as ``save_parameters`` keys them) -> role.
+_ROLES = {"gamma": "gamma", "beta": "beta", "running_mean": "running_mean",
+          "running_var": "running_var"}
+
+
+class GluonPort(_StepRunner, Portable):
+    """``mxnet.gluon.nn.BatchNorm`` variable IO, under the names ``save_parameters`` uses."""
+
+    def arguments(self, shape: tuple[int, ...], channel_axis: int, momentum: float | str,
+                  epsilon: float | str) -> dict[str, Any]:
+        if momentum == "none":
+            raise Unsupported("MXNet has no cumulative-average momentum")
+        out: dict[str, Any] = {"axis": channel_axis, "in_channels": shape[channel_axis]}
+        if momentum != "default":
+            out["momentum"] = float(momentum)
+        if epsilon != "default":
+            out["epsilon"] = float(epsilon)
+        return out
+
+    def build(self, arguments: Mapping[str, Any], shape: tuple[int, ...], dtype: str) -> Any:
+        mx = _mx()
+        net = mx.gluon.nn.BatchNorm(**arguments)
+        net.initialize(ctx=mx.cpu())
+        if dtype != "float32":
+            net.cast(dtype)
+        return net
+
+    def read(self, layer: Any) -> list[Variable]:
+        params = layer._collect_params_with_prefix()  # the keys save_parameters writes
+        return [Variable(_ROLES.get(k, k), k, _np(p.data())) for k, p in params.items()]
+
+    def write(self, layer: Any, values: Mapping[str, np.ndarray]) -> None:
+        for key, p in layer._collect_params_with_prefix().items():
+            role = _ROLES.get(key)
+            if role is not None and role in values:
+                p.set_data(_array(np.asarray(values[role]), np.dtype(p.dtype).name))
+
+    def infer(self, layer: Any, x: np.ndarray) -> np.ndarray:
+        return _np(layer(_array(x)))  # outside autograd.record(): inference
+
+    def train(self, layer: Any, x: np.ndarray) -> np.ndarray:
+        return self._step(layer, x)[0]
+
+    def _forward(self, state: Any, x: Any) -> Any:
+        return state(x)
+
+    def _stats(self, state: Any) -> tuple[np.ndarray, np.ndarray]:
+        return _np(state.running_mean.data()), _np(state.running_var.data())
+
+    def row(self, layer: Any) -> str:
+        return GLUON_BATCHNORM
 
 
 def _axes(case: Case) -> tuple[int, ...] | None:

@@ -18,10 +18,19 @@ with PyTorch-style momentum):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
-from conformance.adapters.base import Adapter, DocClaim, Implementation, Outputs
+from conformance.adapters.base import (
+    Adapter,
+    DocClaim,
+    Implementation,
+    Outputs,
+    Portable,
+    Variable,
+)
 from conformance.adapters.documented import verified_claims
 from conformance.arrays import round_to_dtype
 from conformance.cases.model import Case, epsilon_of, momentum_of
@@ -67,6 +76,84 @@ class OracleBatchNorm(Implementation):
         out["mean_after_forward"] = first["running_mean"][0]
         out["mean_after_backward"] = first["running_mean"][0]
         return {k: round_to_dtype(v, case.dtype) for k, v in out.items()}
+
+
+    def portable(self) -> Portable | None:
+        return NumpyPort() if self.op == "batchnorm" else None
+
+
+@dataclass
+class OracleLayer:
+    """A batch-norm layer held as plain arrays: what a hand-written NumPy predictor keeps."""
+
+    gamma: np.ndarray
+    beta: np.ndarray
+    running_mean: np.ndarray
+    running_var: np.ndarray
+    momentum: float | None
+    epsilon: float
+    channel_axis: int
+    conv: bn.Conventions
+    dtype: str
+    steps: int = 0
+
+
+def conventions_from(values: Mapping[str, Any]) -> bn.Conventions:
+    """``bn.Conventions`` from a JSON mapping of its fields (unknown keys refused)."""
+    known = {f.name for f in fields(bn.Conventions)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"not oracle conventions: {', '.join(unknown)}")
+    return bn.Conventions(**dict(values))
+
+
+class NumpyPort(Portable):
+    """The oracle as a port target: the layer's inference and training are the oracle's
+    functions under ``conventions`` (a convention card's values; the reference
+    conventions when none are given). No maths of its own: every step calls
+    ``conformance.oracle.batchnorm``."""
+
+    def arguments(self, shape: tuple[int, ...], channel_axis: int, momentum: float | str,
+                  epsilon: float | str) -> dict[str, Any]:
+        return {"channel_axis": channel_axis,
+                "momentum": None if momentum == "none" else
+                DEFAULT_MOMENTUM if momentum == "default" else float(momentum),
+                "epsilon": DEFAULT_EPSILON if epsilon == "default" else float(epsilon)}
+
+    def build(self, arguments: Mapping[str, Any], shape: tuple[int, ...], dtype: str) -> Any:
+        c = shape[arguments["channel_axis"]]
+        conv = conventions_from(arguments.get("conventions") or {}) \
+            if arguments.get("conventions") else REFERENCE
+        return OracleLayer(np.ones(c), np.zeros(c), np.zeros(c), np.ones(c),
+                           arguments["momentum"], arguments["epsilon"],
+                           arguments["channel_axis"], conv, dtype)
+
+    def read(self, layer: Any) -> list[Variable]:
+        return [Variable(role, role, round_to_dtype(getattr(layer, role), layer.dtype))
+                for role in ("gamma", "beta", "running_mean", "running_var")]
+
+    def write(self, layer: Any, values: Mapping[str, np.ndarray]) -> None:
+        for role in ("gamma", "beta", "running_mean", "running_var"):
+            if role in values:
+                setattr(layer, role, np.asarray(values[role], dtype=np.float64).copy())
+
+    def infer(self, layer: Any, x: np.ndarray) -> np.ndarray:
+        y = bn.inference(x, layer.running_mean, layer.running_var, layer.gamma, layer.beta,
+                         layer.epsilon, layer.conv, layer.channel_axis)
+        return round_to_dtype(y, layer.dtype)
+
+    def train(self, layer: Any, x: np.ndarray) -> np.ndarray:
+        y = bn.training_output(x, layer.channel_axis, layer.epsilon, layer.gamma,
+                               layer.beta, layer.conv)
+        rms, rvs = bn.running_statistics(x[None], layer.channel_axis, layer.momentum,
+                                         layer.conv, layer.running_mean, layer.running_var,
+                                         start=layer.steps + 1)
+        layer.running_mean, layer.running_var = rms[-1], rvs[-1]
+        layer.steps += 1
+        return round_to_dtype(y, layer.dtype)
+
+    def row(self, layer: Any) -> str:
+        return "conformance.oracle.batchnorm.sequence"
 
 
 class OracleDropout(Implementation):

@@ -65,6 +65,7 @@ from conformance.adapters.documented import (
     signature_default,
     verified_claims,
 )
+from conformance.adapters.onnx_export import export_key, registry_built_once, stored
 from conformance.cases.model import Case
 
 BN_OPSETS = (9, 14, 15)
@@ -242,20 +243,26 @@ def _torch() -> Any:
 
 def _export(module: Any, example: Any, training: bool, dynamo: bool) -> Any:
     """``torch.onnx.export`` as users call it, its progress printing kept off stdout
-    (the worker's record stream)."""
+    (the worker's record stream); what an earlier run exported from the same module,
+    example and versions is read back instead (``onnx_export.stored``)."""
     torch, onnx = _torch(), _onnx()
     mode = torch.onnx.TrainingMode.TRAINING if training else torch.onnx.TrainingMode.EVAL
     import warnings
 
-    with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # deprecation notices of the training= option
-        if dynamo:
-            program = torch.onnx.export(module, (example,), dynamo=True, training=mode,
-                                        verbose=False)
-            return program.model_proto
-        buf = io.BytesIO()
-        torch.onnx.export(module, (example,), buf, dynamo=False, training=mode)
-        return onnx.load_from_string(buf.getvalue())
+    def export() -> bytes:
+        with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings(), \
+                registry_built_once():
+            warnings.simplefilter("ignore")  # deprecation notices of the training= option
+            if dynamo:
+                program = torch.onnx.export(module, (example,), dynamo=True, training=mode,
+                                            verbose=False)
+                return bytes(program.model_proto.SerializeToString())
+            buf = io.BytesIO()
+            torch.onnx.export(module, (example,), buf, dynamo=False, training=mode)
+            return buf.getvalue()
+
+    return onnx.load_from_string(stored(export_key(module, example, training, dynamo),
+                                        export))
 
 
 def _run_graph(model: Any, x: np.ndarray) -> np.ndarray:

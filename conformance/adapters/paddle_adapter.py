@@ -37,6 +37,9 @@ from conformance.adapters.base import (
     DocClaim,
     Implementation,
     Outputs,
+    Portable,
+    Unsupported,
+    Variable,
 )
 from conformance.adapters.documented import signature_default, verified_claims
 from conformance.cases.model import Case
@@ -110,6 +113,9 @@ class BatchNormLayer(Implementation):
             return "paddle.nn.BatchNorm cannot normalize the mean only"
         return None
 
+    def portable(self) -> Portable | None:
+        return PaddlePort(self.name) if self.op == "batchnorm" else None
+
     def qualify(self, case: Case) -> str:
         if len(case.shape) not in _RANKS[self.name]:
             return self.name
@@ -177,6 +183,62 @@ class BatchNormLayer(Implementation):
             frozen.train()
             out["frozen_train"] = _np(frozen(_tensor(train[0], dt)))
         return out
+
+
+# state_dict keys of paddle.nn.BatchNormND -> role.
+_ROLES = {"weight": "gamma", "bias": "beta", "_mean": "running_mean",
+          "_variance": "running_var"}
+
+
+class PaddlePort(Portable):
+    """``paddle.nn.BatchNorm1D/2D/3D`` variable IO under its ``state_dict`` keys."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def arguments(self, shape: tuple[int, ...], channel_axis: int, momentum: float | str,
+                  epsilon: float | str) -> dict[str, Any]:
+        if momentum == "none":
+            raise Unsupported("momentum is a float; Paddle has no cumulative-average option")
+        rank = len(shape)
+        if rank not in _RANKS[self.name]:
+            raise Unsupported(f"{self.name} takes rank {_RANKS[self.name]} input, not {rank}")
+        fmt = _CHANNELS_FIRST[rank] if channel_axis == 1 or rank == 2 else _CHANNELS_LAST[rank]
+        out: dict[str, Any] = {"num_features": shape[channel_axis], "data_format": fmt}
+        if momentum != "default":
+            out["momentum"] = float(momentum)
+        if epsilon != "default":
+            out["epsilon"] = float(epsilon)
+        return out
+
+    def build(self, arguments: Mapping[str, Any], shape: tuple[int, ...], dtype: str) -> Any:
+        cls = getattr(_paddle().nn, self.name.rsplit(".", 1)[1])
+        with _default_dtype(dtype):
+            return cls(**arguments)
+
+    def read(self, layer: Any) -> list[Variable]:
+        return [Variable(_ROLES.get(k, k), k, _np(t)) for k, t in layer.state_dict().items()]
+
+    def write(self, layer: Any, values: Mapping[str, np.ndarray]) -> None:
+        for key, t in layer.state_dict().items():
+            role = _ROLES.get(key)
+            if role is not None and role in values:
+                t.set_value(np.asarray(values[role], dtype=_np(t).dtype))
+
+    def infer(self, layer: Any, x: np.ndarray) -> np.ndarray:
+        layer.eval()
+        return _np(layer(_tensor(x, str(x.dtype))))
+
+    def train(self, layer: Any, x: np.ndarray) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            layer.train()
+            y = layer(_tensor(x, str(x.dtype), grad=True))
+            y.sum().backward()
+        return _np(y)
+
+    def row(self, layer: Any) -> str:
+        return self.name
 
 
 class DropoutImpl(Implementation):

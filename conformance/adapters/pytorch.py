@@ -25,7 +25,9 @@ from conformance.adapters.base import (
     DocClaim,
     Implementation,
     Outputs,
+    Portable,
     Unsupported,
+    Variable,
 )
 from conformance.adapters.documented import signature_default, verified_claims
 from conformance.cases.model import Case
@@ -138,6 +140,9 @@ class BatchNormModule(TorchImplementation):
                 module.bias.copy_(_tensor(inputs["beta"]))
         return module
 
+    def portable(self) -> Portable | None:
+        return TorchPort(self.name, self.device) if self.name in _RANKS else None
+
     def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
         train = inputs["train"]
         m = self._make(case, inputs)
@@ -163,6 +168,61 @@ class BatchNormModule(TorchImplementation):
         frozen.train()
         out["frozen_train"] = _np(frozen(_like(train[0], frozen.running_mean)))
         return out
+
+
+# state_dict keys of torch.nn.BatchNormNd -> the role each plays.
+_ROLES = {"weight": "gamma", "bias": "beta", "running_mean": "running_mean",
+          "running_var": "running_var", "num_batches_tracked": "count"}
+
+
+class TorchPort(Portable):
+    """``torch.nn.BatchNormNd`` variable IO: the ``state_dict`` keys are its names."""
+
+    def __init__(self, name: str, device: str = "cpu") -> None:
+        self.name, self.device = name, device
+
+    def arguments(self, shape: tuple[int, ...], channel_axis: int, momentum: float | str,
+                  epsilon: float | str) -> dict[str, Any]:
+        if channel_axis != 1:
+            raise Unsupported("torch.nn.BatchNorm takes channels at dim 1 only")
+        if len(shape) not in _RANKS[self.name]:
+            raise Unsupported(f"{self.name} takes rank {_RANKS[self.name]} input, not "
+                              f"{len(shape)}")
+        out: dict[str, Any] = {"num_features": shape[1]}
+        if momentum == "none":
+            out["momentum"] = None
+        elif momentum != "default":
+            out["momentum"] = float(momentum)
+        if epsilon != "default":
+            out["eps"] = float(epsilon)
+        return out
+
+    def build(self, arguments: Mapping[str, Any], shape: tuple[int, ...], dtype: str) -> Any:
+        torch = _torch()
+        cls = getattr(torch.nn, self.name.rsplit(".", 1)[1])
+        return cls(**arguments).to(device=self.device, dtype=getattr(torch, dtype))
+
+    def read(self, layer: Any) -> list[Variable]:
+        return [Variable(_ROLES[k], k, _np(t)) for k, t in layer.state_dict().items()]
+
+    def write(self, layer: Any, values: Mapping[str, np.ndarray]) -> None:
+        torch = _torch()
+        state = layer.state_dict()
+        with torch.no_grad():
+            for key, role in _ROLES.items():
+                if key in state and role in values:
+                    state[key].copy_(torch.as_tensor(np.asarray(values[role])))
+
+    def infer(self, layer: Any, x: np.ndarray) -> np.ndarray:
+        layer.eval()
+        with _torch().no_grad():
+            return _np(layer(_like(x, layer.running_mean)))
+
+    def train(self, layer: Any, x: np.ndarray) -> np.ndarray:
+        return _np(_step(layer, x))
+
+    def row(self, layer: Any) -> str:
+        return self.name
 
 
 def _mean_centering(case: Case) -> Any:

@@ -178,6 +178,11 @@ def _bn_fused() -> Iterator[Case]:
     for momentum in (0.1, 0.9):
         yield _bn("bn_fused", momentum=momentum, dtype="float32", steps=4,
                   note=f"float32 rank 4 (fused kernels), momentum {momentum}")
+    # Explicit momentum *and* epsilon in float32: rows whose epsilon default the suite
+    # does not measure (the special rows: renorm, ghost batches) still get a case whose
+    # momentum convention and variance estimators can be fitted.
+    yield _bn("bn_fused", momentum=0.9, epsilon=1e-3, dtype="float32", steps=4,
+              note="float32 rank 4 (fused kernels), momentum 0.9, epsilon 1e-3")
     # The tiny channel is centred near zero: an uncentred one (mean ~1, std 1e-3) cancels
     # too much for float32 to bound within 1e-2. Default epsilon in both layouts, so the
     # fused kernels' own default and floor are measured, never taken from the docs.

@@ -74,6 +74,10 @@ class Tolerance:
 
         Only ``key=value`` words: the report's charts parse this string.
         """
+        return self._described
+
+    @cached_property
+    def _described(self) -> str:  # every result row of a case describes the same bound
         text = f"rtol={np.max(self.rtol):.3g} atol={np.max(self.atol):.3g}"
         if np.ndim(self.rtol) or np.ndim(self.atol):
             r, a = np.unique(self.rtol), np.unique(self.atol)
@@ -120,8 +124,12 @@ class Case:
     def param_dict(self) -> dict[str, Param]:
         return dict(self.params)
 
+    @cached_property
+    def _param_map(self) -> dict[str, Param]:  # the analysis asks ~360,000 times a report
+        return dict(self.params)
+
     def get(self, key: str, default: Param = None) -> Param:
-        return self.param_dict().get(key, default)
+        return self._param_map.get(key, default)
 
     # Typed accessors for the parameters every op shares.
     @property

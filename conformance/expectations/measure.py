@@ -8,6 +8,7 @@ source of each documented value, which ``update`` writes beside new entries.
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,15 +47,17 @@ def read_discrepancies(path: Path) -> list[dict[str, str]]:
         return list(reader)
 
 
-def measure(discrepancies: Path, runs: Path | None = None) -> Measurement:
-    """The behaviour rows, with unavailable frameworks and doc sources taken from ``runs``."""
+def measure(discrepancies: Path, runs: Path | Sequence[Path] | None = None) -> Measurement:
+    """The behaviour rows, with unavailable frameworks and doc sources taken from ``runs``
+    (one directory of runs, or several: runs merged from several machines)."""
     sources: dict[tuple[str, str, str], str] = {}
     unavailable: dict[str, str] = {}
     if runs is not None:
         from conformance.compare.analyze import documented_for
         from conformance.compare.load import load_runs
 
-        loaded = load_runs(runs)
+        roots = [runs] if isinstance(runs, Path) else list(runs)
+        loaded = [run for root in roots for run in load_runs(root)]
         ran = {r.framework for r in loaded if not r.error}
         for run in loaded:
             if run.error and run.framework not in ran:

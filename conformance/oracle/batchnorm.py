@@ -145,6 +145,21 @@ def normalize(x: np.ndarray, channel_axis: int, mean: np.ndarray, var: np.ndarra
     return np.asarray(y)
 
 
+def inference(x: np.ndarray, mean: np.ndarray, var: np.ndarray, gamma: np.ndarray,
+              beta: np.ndarray, epsilon: float, conv: Conventions,
+              channel_axis: int) -> np.ndarray:
+    """A layer in inference mode, from its exported variables (running ``mean`` and
+    ``var``, ``gamma``, ``beta``) and ``epsilon`` as passed to the layer.
+
+    The oracle's own inference step (``sequence`` calls it), and the function the report
+    shows and porting exports (``oracle.predictor``): one copy of the maths. A layer that
+    normalizes with the batch statistics even in inference ignores ``mean`` and ``var``.
+    """
+    if conv.inference_statistics == "batch":
+        return training_output(x, channel_axis, epsilon, gamma, beta, conv)
+    return normalize(x, channel_axis, mean, var, epsilon, gamma, beta, conv)
+
+
 def update(old: np.ndarray, batch: np.ndarray, momentum: float | None, step: int,
            convention: str) -> np.ndarray:
     """One running-statistic update; ``step`` counts from 1; momentum None = cumulative."""
@@ -223,11 +238,14 @@ def _denominators(var: np.ndarray, n: int,
 
 
 def running_statistics(train: np.ndarray, channel_axis: int, momentum: float | None,
-                       conv: Conventions, init_mean: float = 0.0, init_var: float = 1.0,
+                       conv: Conventions, init_mean: float | np.ndarray = 0.0,
+                       init_var: float | np.ndarray = 1.0,
                        moments: Sequence[tuple[np.ndarray, np.ndarray, int]] | None = None,
-                       ) -> tuple[np.ndarray, np.ndarray]:
+                       start: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Running mean and variance after each of the k steps (``sequence``'s trajectories)
-    without the normalized outputs; ``moments``: ``batch_moments`` of each step if known."""
+    without the normalized outputs; ``moments``: ``batch_moments`` of each step if known.
+    ``init_*`` may be per-channel (a loaded layer's state) and ``start`` the number of the
+    first step (a cumulative average continued from ``start - 1`` earlier steps)."""
     c = train.shape[1:][channel_axis]
     if len(train) == 0:
         raise ValueError("need at least one training step")
@@ -236,16 +254,16 @@ def running_statistics(train: np.ndarray, channel_axis: int, momentum: float | N
     rms = np.empty((len(train), c), dtype=np.float64)
     rvs = np.empty((len(train), c), dtype=np.float64)
     m = None if momentum is None else applied_momentum(momentum, conv)
-    for step, x in enumerate(train, start=1):
-        mean, var, n = moments[step - 1] if moments is not None else \
-            batch_moments(x, channel_axis)
+    for i, x in enumerate(train):
+        step = start + i
+        mean, var, n = moments[i] if moments is not None else batch_moments(x, channel_axis)
         if conv.stats_update_trigger != "never":
             rm = update(rm, mean, m, step, conv.momentum_convention)
             if conv.running_variance_update != "not_updated":
                 v = unbias(var, n) if conv.running_variance_update == "unbiased" else var
                 rv = update(rv, v, m, step, conv.momentum_convention)
-        rms[step - 1] = rm
-        rvs[step - 1] = rv
+        rms[i] = rm
+        rvs[i] = rv
     return rms, rvs
 
 
@@ -265,9 +283,6 @@ def sequence(train: np.ndarray, evaluate: np.ndarray, channel_axis: int, gamma: 
           for x, m in zip(train, moments, strict=False)]
     rms, rvs = running_statistics(train, channel_axis, momentum, conv, init_mean, init_var,
                                   moments)
-    if conv.inference_statistics == "batch":
-        y_eval = training_output(evaluate, channel_axis, eps, gamma, beta, conv)
-    else:
-        y_eval = normalize(evaluate, channel_axis, rms[-1], rvs[-1], eps, gamma, beta, conv)
+    y_eval = inference(evaluate, rms[-1], rvs[-1], gamma, beta, eps, conv, channel_axis)
     return {"y_train": np.stack(ys), "running_mean": rms, "running_var": rvs,
             "y_eval": y_eval}

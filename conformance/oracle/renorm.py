@@ -121,10 +121,7 @@ def sequence(train: np.ndarray, evaluate: np.ndarray, channel_axis: int, gamma: 
             moving_var = np.maximum(moving_stddev * moving_stddev - eps, 0.0)
         rms.append(moving_mean)
         rvs.append(moving_var)
-    if conv.inference_statistics == "batch":
-        y_eval = bn.training_output(evaluate, channel_axis, eps, gamma, beta, conv)
-    else:
-        y_eval = bn.normalize(evaluate, channel_axis, moving_mean, moving_var, eps, gamma, beta,
-                              conv)
+    y_eval = bn.inference(evaluate, moving_mean, moving_var, gamma, beta, eps, conv,
+                          channel_axis)
     return {"y_train": np.stack(ys), "running_mean": np.stack(rms),
             "running_var": np.stack(rvs), "y_eval": y_eval}

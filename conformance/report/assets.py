@@ -45,7 +45,7 @@ blockquote{margin:.4em 0;padding:.3em .8em;border-left:3px solid #aab;background
 pre.snippet,pre.code{background:#f4f4f4;padding:.6em;overflow:auto;max-height:24em;
  font-size:12px;white-space:pre}
 .verified{color:#1a7f1a;font-weight:600}.failed{color:#b00020;font-weight:600}
-.unchecked{color:#777}
+.unchecked{color:#777}.not-run{color:#777}.approximate{color:#a15c00;font-weight:600}
 svg.chart{background:#fff;margin:.3em 1em .3em 0}svg .ct{font-size:13px;font-weight:600}
 svg .tick{font-size:10.5px;fill:#333}svg .frame{fill:none;stroke:#999}
 svg .grid{stroke:#e5e5e5}svg .tol{stroke:#d62728;stroke-width:1.5}
@@ -83,6 +83,13 @@ document.addEventListener('keydown', ev => {
   if (ev.key === 'Escape') panel.hidden = true;
   if (ev.key === 'Enter' && ev.target.matches('td.cell[data-detail]')) openDetail(ev.target);
 });
+function fromHash(){  // index.html#d-3-momentum_convention (a convention card's link)
+  const id = decodeURIComponent(location.hash.slice(1));
+  const cell = id && $$('td.cell[data-detail]').find(c => c.dataset.detail === id);
+  if (cell) { openDetail(cell); cell.scrollIntoView({block: 'center'}); }
+}
+window.addEventListener('hashchange', fromHash);
+window.addEventListener('load', fromHash);
 function bad(cells){
   return cells.filter(c => c.dataset.status === 'no').length * 2 +
          cells.filter(c => c.dataset.majority === 'differs').length;

@@ -20,6 +20,12 @@ def e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+def detail_anchor(index: int, behaviour: str) -> str:
+    """The id of a matrix cell's detail view (``index``: the row's place in the analysis);
+    ``index.html#<id>`` opens it, and the convention cards link to it."""
+    return f"d-{index}-{behaviour}"
+
+
 def source_html(doc: dict[str, Any]) -> str:
     """A link for web sources (http/https only), plain escaped text for anything else."""
     src = str(doc.get("source", ""))

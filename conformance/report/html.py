@@ -10,7 +10,9 @@ Every string that came from a framework goes through ``html.escape``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from conformance.compare.analyze import Analysis
 from conformance.compare.explain import (
@@ -26,7 +28,13 @@ from conformance.report.detail import e
 from conformance.report.figures import error_strips, trajectories
 from conformance.report.files import write_text_atomic
 from conformance.report.matrix import controls, op_table
-from conformance.report.porting import export, representative, translations
+from conformance.report.porting import (
+    export,
+    load_ports,
+    pair_verdicts,
+    port_frameworks,
+    representative,
+)
 from conformance.spec import OPS
 
 
@@ -41,23 +49,44 @@ def _runs(analysis: Analysis) -> str:
     return f"<ul>{''.join(items)}</ul>"
 
 
-def _porting(data: ReportData) -> str:
+def _verdict(v: Mapping[str, Any]) -> str:
+    g = v.get("grade")
+    kind = "not-run" if g is None else {"exact": "verified", "float32": "verified",
+                                        "approximate": "approximate"}.get(g["grade"], "failed")
+    return f"<td class='{kind}'>{e(str(v.get('text', '')))}</td>"
+
+
+def _pairs(data: ReportData, ports: Mapping[tuple[str, str], Mapping[str, Any]]) -> str:
+    """Each ordered pair of real frameworks with the verdicts ``conformance port`` got by
+    running both (reports/ports/), or a plain "not run"."""
     rows = []
-    for t in translations(data):
-        items = "".join(
-            f"<li><b>{e(i.topic)}</b>: {e(i.rule)} — <span class='{i.status}'>{i.status}"
-            f"</span> <span class='muted'>({i.passed}/{i.total} cases"
-            f"{'; ' + e(i.worst) if i.worst else ''})</span></li>" for i in t.items)
-        rows.append(f"<tr><td>{e(t.source.framework)} {e(t.source.version)}<br>"
-                    f"<code>{e(t.source.implementation)}</code></td>"
-                    f"<td>{e(t.target.framework)} {e(t.target.version)}<br>"
-                    f"<code>{e(t.target.implementation)}</code></td>"
-                    f"<td class='{t.status}'>{t.status}</td><td><ul>{items}</ul></td></tr>")
-    table = ("<table class='small porting'><thead><tr><th>reproduce</th><th>in</th>"
-             "<th>overall</th><th>translation (checked with the oracle under the target's "
-             "inferred conventions against the source's measured running stats and y_eval)"
-             f"</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
-             if rows else "<p class='muted'>Fewer than two frameworks ran batch norm.</p>")
+    for p in pair_verdicts(port_frameworks(data), ports):
+        head = f"<td>{e(p.source)}</td><td>{e(p.target)}</td>"
+        if p.port is None:
+            rows.append(f"<tr>{head}<td colspan='3' class='muted'>{e(p.why_not)}</td></tr>")
+            continue
+        r = p.port
+        args = ", ".join(f"{k}={v!r}" for k, v in (r.get("arguments") or {}).items())
+        notes = "".join(f"<li>{e(str(n))}</li>" for n in r.get("cannot_carry_over", []))
+        change = (f"<code>{e(str(r['source']))}</code> &rarr; <code>"
+                  f"{e(str(r['target']).split('[', 1)[0])}({e(args)})</code>"
+                  + (f"<br>cannot carry over:<ul>{notes}</ul>" if notes else ""))
+        rows.append(f"<tr>{head}<td>{change}</td>{_verdict(r.get('inference', {}))}"
+                    f"{_verdict(r.get('training', {}))}</tr>")
+    if not rows:
+        return "<p class='muted'>Fewer than two frameworks ran batch norm.</p>"
+    return ("<p class='muted'>Verdicts from running both frameworks (<code>conformance "
+            "port</code>): the trained source's variables loaded into the target, the "
+            "target's own outputs compared on the suite's cases; inference, and training "
+            "continued in both from the same state.</p>"
+            "<table class='small porting'><thead><tr><th>from</th><th>to</th>"
+            "<th>what to change</th><th>inference port</th><th>training port</th></tr>"
+            f"</thead><tbody>{''.join(rows)}</tbody></table>")
+
+
+def _porting(data: ReportData,
+             ports: Mapping[tuple[str, str], Mapping[str, Any]] | None = None) -> str:
+    table = _pairs(data, ports or {})
     exports = []
     for col in representative(data):
         x = export(data, col)
@@ -66,13 +95,19 @@ def _porting(data: ReportData) -> str:
             f"<span class='{x.status}'>{x.status}</span> <span class='muted'>on "
             f"{x.passed}/{x.total} cases against the measured y_eval, fed the layer's own "
             f"final running statistics{'; ' + e(x.worst) if x.worst else ''}</span></h4>"
-            f"<pre class='code'>import numpy as np\n\n{e(x.code)}</pre>")
+            f"<pre class='code'>{e(x.code)}</pre>")
     return (table + "<h3>Inference in plain NumPy from exported variables</h3>"
+            "<p class='muted'>The oracle's own code (<code>conformance.oracle.batchnorm."
+            "inference</code> and the functions it calls, rendered from their source), "
+            "with the conventions measured for the layer bound as <code>CONVENTIONS</code>."
+            "</p>"
             + "".join(exports))
 
 
-def render(analysis: Analysis, upgrade_section: str = "") -> str:
-    """The whole page; ``upgrade_section`` is the escaped HTML of the latest upgrade diff."""
+def render(analysis: Analysis, upgrade_section: str = "",
+           ports: Mapping[tuple[str, str], Mapping[str, Any]] | None = None) -> str:
+    """The whole page; ``upgrade_section`` is the escaped HTML of the latest upgrade diff,
+    ``ports`` the verified ports by framework pair (``porting.load_ports``)."""
     data = ReportData(analysis)
     errors = framework_errors(analysis.results, analysis.cases,
                               named_error_cases(analysis.rows))
@@ -98,7 +133,7 @@ def render(analysis: Analysis, upgrade_section: str = "") -> str:
         f"{errors_section(data, errors)}"
         f"<h2>Running statistics over training steps</h2>{trajectories(data)}"
         f"<h2>Error distribution</h2>{error_strips(data)}"
-        f"<h2>Porting batch norm between frameworks</h2>{_porting(data)}"
+        f"<h2>Porting batch norm between frameworks</h2>{_porting(data, ports)}"
         + (f"<h2 id='upgrade'>Upgrade check</h2>{upgrade_section}" if upgrade_section else "")
         + "<aside id='panel' hidden><button class='close' type='button'>close ✕</button>"
         "<div id='panel-body'></div></aside>"
@@ -110,5 +145,5 @@ def write_html(analysis: Analysis, out: Path) -> Path:
     path = out / "index.html"
     section = out / "upgrade" / "section.html"
     upgrade = section.read_text(encoding="utf-8") if section.exists() else ""
-    write_text_atomic(path, render(analysis, upgrade))
+    write_text_atomic(path, render(analysis, upgrade, load_ports(out / "ports")))
     return path

@@ -17,7 +17,7 @@ from itertools import groupby
 
 from conformance.compare.provenance import is_recipe_row
 from conformance.report.data import UNMEASURED, Column, ReportData
-from conformance.report.detail import detail_html, e
+from conformance.report.detail import detail_anchor, detail_html, e
 from conformance.spec import AGREEMENT, NOT_APPLICABLE, OPS, behaviours_for
 
 STATUSES = AGREEMENT
@@ -40,7 +40,7 @@ def _cell(data: ReportData, col: Column, behaviour: str, details: list[str]) -> 
                 "data-majority='none'>—</td>")
     status = NOT_APPLICABLE if f.actual == NOT_APPLICABLE else col.agrees(behaviour)
     maj = majority_state(data, behaviour, f.actual)
-    cell_id = f"d-{col.index}-{behaviour}"
+    cell_id = detail_anchor(col.index, behaviour)
     details.append(detail_html(data, col, behaviour, cell_id))
     doc_text = f"documented {doc['value']}" if doc else "undocumented"
     title = f"{col.implementation}: {behaviour} = {f.actual} ({doc_text}; majority {maj})"

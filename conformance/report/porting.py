@@ -1,25 +1,28 @@
 """Porting batch norm between frameworks, and exporting a trained layer to NumPy.
 
-Both are derived from the inferred conventions and then verified by the suite:
-a translation is only shown as ``verified`` when the oracle, run under the
-target's inferred conventions with the translated parameters, reproduces the
-source's measured outputs within each case's tolerance. Nothing here is
-asserted from documentation alone.
+The pairs' verdicts are the ones ``conformance port`` obtained by running both
+frameworks (``reports/ports/``); a pair without one says it was not run, never a
+verdict from the oracle alone. The NumPy export is checked against each row's
+measured outputs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from conformance.cases.model import epsilon_of, momentum_of
+from conformance.cases.model import epsilon_of
 from conformance.compare.checks import setting
 from conformance.compare.errors import compare
 from conformance.compare.provenance import is_recipe_row
 from conformance.oracle import batchnorm as bn
-from conformance.report.data import UNMEASURED, Column, ReportData
+from conformance.oracle import predictor
+from conformance.report.data import REFERENCE_FRAMEWORK, UNMEASURED, Column, ReportData
 from conformance.spec import NOT_APPLICABLE
 
 NEEDED = ("running_mean", "running_var", "y_eval")
@@ -36,36 +39,6 @@ def portable(col: Column) -> bool:
         return False
     return not any(f.behaviour in PORTED and f.actual == NOT_APPLICABLE
                    for f in col.row.findings)
-
-
-@dataclass
-class Item:
-    """One translation rule and how the suite's check of it came out."""
-
-    topic: str
-    rule: str
-    passed: int = 0
-    total: int = 0
-    worst: str = ""
-
-    @property
-    def status(self) -> str:
-        if self.total == 0:
-            return "unchecked"
-        return "verified" if self.passed == self.total else "failed"
-
-
-@dataclass
-class Translation:
-    source: Column
-    target: Column
-    items: list[Item] = field(default_factory=list)
-
-    @property
-    def status(self) -> str:
-        states = {i.status for i in self.items}
-        return "failed" if "failed" in states else "verified" if states == {"verified"} \
-            else "unchecked"
 
 
 def _actual(col: Column) -> dict[str, str]:
@@ -137,7 +110,8 @@ def representative(data: ReportData) -> list[Column]:
     """
     by_run: dict[tuple[str, str], list[tuple[int, Column]]] = {}
     for col in data.columns:
-        if col.op == "batchnorm" and portable(col):
+        # The NumPy oracle is the yardstick, not a framework anyone ports to or from.
+        if col.op == "batchnorm" and portable(col) and col.framework != REFERENCE_FRAMEWORK:
             n = len(_usable(data, col))
             if n:
                 by_run.setdefault((col.framework, col.version), []).append((n, col))
@@ -150,120 +124,72 @@ def representative(data: ReportData) -> list[Column]:
     return out
 
 
-def _momentum_rule(src: str, dst: str, m_default: float) -> tuple[str, bool]:
-    if src == dst:
-        return f"same convention ({src}): pass momentum unchanged", True
-    if "cumulative_average" in (src, dst):
-        return f"{src} vs {dst}: no momentum reproduces a cumulative average", False
-    return (f"source {src}, target {dst}: momentum_target = 1 - momentum_source "
-            f"(source default {m_default:g} -> pass {1 - m_default:g})"), True
+# --- verified ports (conformance port, reports/ports/) ------------------------------------
 
 
-def translate(data: ReportData, source: Column, target: Column) -> Translation:
-    """How to make ``target`` reproduce ``source``, checked case by case."""
-    cs, ct = conventions(source), conventions(target)
-    ms, es = defaults(source)
-    _, et = defaults(target)
-    mrule, m_ok = _momentum_rule(cs.momentum_convention, ct.momentum_convention, ms)
-    var_rule = (f"both fold the {cs.running_variance_update} batch variance: nothing to do"
-                if cs.running_variance_update == ct.running_variance_update else
-                f"source folds {cs.running_variance_update}, target "
-                f"{ct.running_variance_update}: no parameter converts it; rescale by n/(n-1) "
-                "per batch only approximately")
-    eps_parts = [f"pass epsilon explicitly (source default {es:g}, target default {et:g})"
-                 if abs(es - et) > 1e-12 * max(es, 1e-30) else f"same default epsilon {es:g}"]
-    if cs.epsilon_floor is not None:
-        eps_parts.append(f"source raises epsilon to at least {cs.epsilon_floor:g}: pass "
-                         f"max(epsilon, {cs.epsilon_floor:g})")
-    if ct.epsilon_floor is not None:
-        eps_parts.append(f"target raises epsilon to at least {ct.epsilon_floor:g}: smaller "
-                         "source epsilons cannot be reproduced")
-    if cs.epsilon_placement != ct.epsilon_placement:
-        eps_parts.append(f"epsilon placement differs ({cs.epsilon_placement} vs "
-                         f"{ct.epsilon_placement}): no parameter reproduces it")
-    if cs.gamma_applied == ct.gamma_applied:
-        gamma_rule = "both apply gamma: copy it" if cs.gamma_applied else "neither applies gamma"
-    elif not cs.gamma_applied:
-        gamma_rule = ("source ignores gamma (e.g. MXNet fix_gamma=True): load gamma = 1 "
-                      "into the target")
-    else:
-        gamma_rule = ("target ignores gamma (e.g. MXNet fix_gamma=True): enable it "
-                      "(fix_gamma=False); with the inferred conventions it cannot match")
-    items = [Item("momentum", mrule), Item("running variance", var_rule),
-             Item("epsilon and gamma", "; ".join(eps_parts) + "; " + gamma_rule)]
-    for cid, ins, outs in _evidence(data, source):
-        case = data.cases[cid]
-        m_src = momentum_of(case, ms)
-        assert m_src is not None  # momentum "none" cases are excluded
-        if cs.momentum_convention == ct.momentum_convention:
-            m_dst: float | None = m_src
-        elif m_ok:
-            m_dst = 1.0 - m_src
-        else:
-            m_dst = None
-        eps_dst = bn.effective_epsilon(epsilon_of(case, es), cs)
-        gamma = ins["gamma"] if cs.gamma_applied else np.ones_like(ins["gamma"])
-        # Only the running statistics are compared: no need for the full sequence.
-        rms, rvs = bn.running_statistics(ins["train"], case.channel_axis, m_dst, ct,
-                                         moments=data.train_moments(cid))
-        checks = [(items[0], rms, outs["running_mean"]), (items[1], rvs, outs["running_var"])]
-        if ct.inference_statistics == "running":
-            y = bn.normalize(ins["eval"], case.channel_axis, outs["running_mean"][-1],
-                             outs["running_var"][-1], eps_dst, gamma, ins["beta"], ct)
-        else:
-            y = bn.training_output(ins["eval"], case.channel_axis, eps_dst, gamma,
-                                   ins["beta"], ct)
-        checks.append((items[2], y, outs["y_eval"]))
-        for item, expected, measured in checks:
-            if item is items[0] and m_dst is None:
+def load_ports(directory: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """The latest verified port of each ordered framework pair in ``directory`` (what
+    ``conformance port`` and ``nox -s port`` write); unreadable files are skipped."""
+    found: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+    if not directory.is_dir():
+        return {}
+    for path in sorted(directory.glob("*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            key = (str(record["source_framework"]), str(record["target_framework"]))
+            stamp = path.stat().st_mtime
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if key not in found or stamp >= found[key][0]:
+            found[key] = (stamp, record)
+    return {k: v for k, (_, v) in found.items()}
+
+
+@dataclass(frozen=True)
+class PairVerdict:
+    """One ordered pair of real frameworks: its verified port, or why there is none."""
+
+    source: str
+    target: str
+    port: Mapping[str, Any] | None
+    why_not: str = ""
+
+
+def port_frameworks(data: ReportData) -> list[str]:
+    """The frameworks that ran a portable batch-norm row; never the oracle's row: NumPy
+    is the reference, and a target only (see ``pair_verdicts``)."""
+    return sorted({c.framework for c in representative(data)} - {"numpy"})
+
+
+def pair_verdicts(frameworks: Sequence[str],
+                  ports: Mapping[tuple[str, str], Mapping[str, Any]]) -> list[PairVerdict]:
+    """Every ordered pair of ``frameworks``, and each framework to ``numpy`` (a hand-written
+    predictor under its measured conventions), with its verified port where one was run."""
+    from conformance.port.cli import DEFAULTS
+    from conformance.port.core import side
+
+    ported = {side(n).framework for n in DEFAULTS} | {"numpy"}
+    out = []
+    for a in frameworks:
+        for b in [*frameworks, "numpy"]:
+            if a == b:
                 continue
-            c = compare(measured, expected, case.tolerance)
-            item.total += 1
-            item.passed += c.passed
-            if not c.passed and not item.worst:
-                item.worst = f"{cid}: max abs err {c.max_abs:.3g} ({case.tolerance.describe()})"
-    return Translation(source, target, items)
-
-
-def translations(data: ReportData) -> list[Translation]:
-    reps = representative(data)
-    return [translate(data, s, t) for s in reps for t in reps
-            if s.framework != t.framework or s.version != t.version]
+            record = ports.get((a, b))
+            why = "" if record is not None else (
+                "not run (nox -s port)" if {a, b} <= ported else
+                "not run: no variable IO (Portable) in its adapter yet")
+            out.append(PairVerdict(a, b, record, why))
+    return out
 
 
 # --- NumPy export -------------------------------------------------------------------------
 
 
 def inference_code(col: Column) -> str:
-    """A plain NumPy function reproducing the trained layer from its exported variables."""
-    conv = conventions(col)
+    """The oracle's own inference function (``oracle.predictor``), with the conventions
+    measured for this layer bound, as a self-contained module defining ``predict``."""
     _, eps = defaults(col)
-    denom = {"inside_sqrt": "np.sqrt(var + epsilon)", "outside_sqrt": "np.sqrt(var) + epsilon",
-             "no_sqrt": "var + epsilon"}[conv.epsilon_placement]
-    lines = [
-        f"def inference(x, gamma, beta, moving_mean, moving_var, epsilon={eps!r}, "
-        "channel_axis=1):",
-        "    x = np.asarray(x, dtype=np.float64)",
-        "    shape = [1] * x.ndim",
-        "    shape[channel_axis] = -1",
-    ]
-    if conv.inference_statistics == "batch":
-        lines += ["    # this layer normalizes with the batch statistics even in inference",
-                  "    axes = tuple(a for a in range(x.ndim) if a != channel_axis)",
-                  "    mean = x.mean(axis=axes, keepdims=True)",
-                  "    var = x.var(axis=axes, keepdims=True)"]
-    else:
-        lines += ["    mean = np.reshape(moving_mean, shape)",
-                  "    var = np.reshape(moving_var, shape)"]
-    if conv.epsilon_floor is not None:
-        lines.append(f"    epsilon = max(epsilon, {conv.epsilon_floor!r})  # the layer's floor")
-    lines.append(f"    y = (x - mean) / ({denom})")
-    if conv.gamma_applied:
-        lines.append("    y = y * np.reshape(gamma, shape)")
-    else:
-        lines.append("    # gamma is not applied by this layer (e.g. MXNet fix_gamma=True)")
-    lines.append("    return y + np.reshape(beta, shape)")
-    return "\n".join(lines) + "\n"
+    return predictor.source(conventions(col), eps, label=col.label)
 
 
 @dataclass
@@ -283,14 +209,12 @@ class Export:
 def export(data: ReportData, col: Column) -> Export:
     """Generate the function and check it on the column's cases, fed its own final stats."""
     code = inference_code(col)
-    namespace: dict[str, object] = {"np": np}
-    exec(code, namespace)  # our own generated text: numbers and fixed templates only
-    fn = namespace["inference"]
+    fn = predictor.compile_source(code)
     _, eps_default = defaults(col)
     out = Export(col, code, 0, 0)
     for cid, ins, outs in _evidence(data, col):
         case = data.cases[cid]
-        y = fn(ins["eval"], ins["gamma"], ins["beta"],  # type: ignore[operator]
+        y = fn(ins["eval"], ins["gamma"], ins["beta"],
                outs["running_mean"][-1], outs["running_var"][-1],
                epsilon_of(case, eps_default), case.channel_axis)
         c = compare(outs["y_eval"], y, case.tolerance)

@@ -9,12 +9,15 @@ the way the adapter does and prints the outputs the suite compared.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from conformance.adapters.base import RECIPE_PREFIX
 from conformance.cases.model import Case
+from conformance.environments import ADAPTERS
 
 EMBED_LIMIT = 200  # values; larger inputs are rebuilt from the seed
 DROP_PRINT = ("print('dropped fraction', (y == 0).mean(), "
@@ -405,11 +408,36 @@ GENERATORS: dict[str, Callable[[str, Case], str]] = {
 }
 
 
+def _suite_row(framework: str, implementation: str, case: Case) -> str:
+    """A recipe row is code the suite ships, not an API of the framework: the snippet runs
+    that code, the row itself through its adapter (framework environment and suite
+    installed), rather than a copy of it."""
+    keys = ("x",) if case.op == "dropout" else ("train", "eval", "gamma", "beta")
+    names = {"eval": "eval_x"}
+    inputs = ", ".join(f"{k!r}: {names.get(k, k)}" for k in keys)
+    return (f"# {_name(implementation)} is the suite's own recipe (its adapter's code)\n"
+            "import importlib, json\n"
+            "from conformance.cases.model import Case\n"
+            "from conformance.environments import ADAPTERS\n"
+            f"module, cls = ADAPTERS[{framework!r}].split(':')\n"
+            "adapter = getattr(importlib.import_module(module), cls)()\n"
+            "adapter.load()\n"
+            f"case = Case.from_json(json.loads({json.dumps(case.to_json())!r}))\n"
+            "row = next(i for i in adapter.implementations()\n"
+            f"           if i.op == case.op and i.supports(case) is None "
+            f"and i.qualify(case) == {implementation!r})\n"
+            f"for name, value in row.run(case, {{{inputs}}}).items():\n"
+            "    print(name, np.asarray(value))")
+
+
 def snippet(framework: str, implementation: str, case: Case,
             inputs: Mapping[str, np.ndarray] | None) -> str:
     """The whole snippet, or a one-line note when the framework has no generator."""
     head = (f"# {_name(framework)}: {_name(implementation)} on case {case.id} "
             f"({case.dtype}, shape {case.shape})\nimport numpy as np\n")
+    if implementation.startswith(RECIPE_PREFIX) and framework in ADAPTERS:
+        return head + arrays_block(case, inputs) + "\n" + _suite_row(
+            framework, implementation, case) + "\n"
     gen = GENERATORS.get(framework)
     if gen is None:
         return head + f"# no snippet generator for {_name(framework)} yet\n" + arrays_block(

@@ -1,11 +1,12 @@
-"""A two-framework analysis built without any framework installed (for the report tests).
+"""A three-framework analysis built without any framework installed (for the report tests).
 
 The numpy oracle row runs for real; a second, synthetic run ("mxnet", version
 ``0-synthetic``) is the same records with its batch-norm outputs recomputed
 under Keras/MXNet-style conventions (momentum weight on the old value, default
 momentum 0.9, default epsilon 1e-3), a doc claim and an error message that
 carry HTML/JS payloads, so the tests see disagreement, a porting pair with
-m <-> 1-m, and hostile strings.
+m <-> 1-m, and hostile strings. A third run ("torch", ``0-synthetic``) is the oracle's
+records relabelled: the other side of the porting pair (the oracle never ports).
 """
 
 from __future__ import annotations
@@ -72,4 +73,19 @@ def build(root: Path) -> Analysis:
                              "status": "error",
                              "error": {"type": "ValueError", "message": EVIL}}))
     (dst / RESULTS).write_text("\n".join(lines) + "\n")
+    _renamed_copy(src, runs / "torch-0-synthetic", "torch")
     return analyze(load_runs(runs), cases, case_dir)
+
+
+def _renamed_copy(src: Path, dst: Path, framework: str) -> None:
+    """The oracle's run relabelled as a framework that follows the oracle's defaults: the
+    porting pairs are between frameworks, and the oracle is never one of them."""
+    shutil.copytree(src, dst)
+    lines = []
+    for line in (dst / RESULTS).read_text().splitlines():
+        rec = json.loads(line)
+        rec["framework"] = framework
+        if rec["kind"] == "header":
+            rec["framework_version"] = "0-synthetic"
+        lines.append(json.dumps(rec))
+    (dst / RESULTS).write_text("\n".join(lines) + "\n")

@@ -207,3 +207,48 @@ def test_opset9_saved_var_output_is_an_inverse_standard_deviation() -> None:
     _, var, _ = bn.batch_moments(x, 1)
     eps = float(np.float32(1e-5))
     np.testing.assert_allclose(saved_var, 1 / np.sqrt(var + eps), rtol=1e-12)
+
+
+def test_registry_built_once_exports_the_same_bytes(monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Any) -> None:
+    """``_export`` reuses the torchlib registry across exports (one build per opset);
+    the graph must be the bytes a plain ``torch.onnx.export`` writes, on the first
+    export and on a later one served from the reused registry, and the exporter's own
+    method must be back in place afterwards."""
+    import torch
+    from torch.onnx._internal.exporter import _registration
+
+    from conformance.adapters import onnx_export, onnxrt
+    from conformance.cache import CACHE_ENV
+
+    monkeypatch.setenv(CACHE_ENV, "off")  # every call exports
+
+    def module() -> Any:
+        m = torch.nn.BatchNorm2d(3, momentum=0.3, eps=1e-3)
+        with torch.no_grad():
+            m.weight.copy_(torch.tensor([0.5, 1.5, 2.0]))
+            m.bias.copy_(torch.tensor([0.1, -0.2, 0.3]))
+        return m.train()
+
+    x = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).reshape(2, 3, 4, 4) / 7
+    original = _registration.ONNXRegistry.__dict__["from_torchlib"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = torch.onnx.export(module(), (x,), dynamo=True,
+                                  training=torch.onnx.TrainingMode.TRAINING,
+                                  verbose=False).model_proto.SerializeToString()
+    first = onnxrt._export(module(), x, True, True).SerializeToString()
+    again = onnxrt._export(module(), x, True, True).SerializeToString()
+    assert onnx_export.REGISTRIES, "the registry was not kept"
+    assert first == plain, "an export with the reused registry differs from a plain one"
+    assert again == plain, "a second export from the kept registry differs from a plain one"
+    assert _registration.ONNXRegistry.__dict__["from_torchlib"] is original
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))  # the first call stores, the next reads
+    stored = [onnxrt._export(module(), x, True, True).SerializeToString() for _ in range(2)]
+    assert len(list((tmp_path / "onnx-export").glob("*.onnx"))) == 1
+    assert stored == [plain, plain], "a stored export differs from a plain one"
+    other = module()
+    with torch.no_grad():
+        other.weight[0] = 0.25  # another module: another key, exported afresh
+    onnxrt._export(other, x, True, True)
+    assert len(list((tmp_path / "onnx-export").glob("*.onnx"))) == 2

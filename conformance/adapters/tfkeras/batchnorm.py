@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.adapters.base import Implementation, Outputs, Unsupported
+from conformance.adapters.base import Implementation, Outputs, Portable, Unsupported, Variable
 from conformance.adapters.tfkeras import _runtime as rt
 from conformance.adapters.tfkeras.paths import default_path, flag_qualifiers, row
 from conformance.cases.model import Case
@@ -99,6 +99,10 @@ class LayerBatchNorm(Implementation):
             return f"virtual_batch_size={vbs} must divide the batch ({case.shape[0]})"
         return None
 
+    def portable(self) -> Portable | None:
+        """The plain layer only: renorm and ghost batches hold other variables."""
+        return TfKerasPort() if self.op == "batchnorm" and not self.extra else None
+
     def config(self, case: Case) -> dict[str, Any]:
         """The variant's constructor arguments: the oracle models renorm and ghost batches."""
         return dict(self.extra)
@@ -146,6 +150,55 @@ class LayerBatchNorm(Implementation):
         frozen = rt.to_np(layer(x0, training=True))
         return {"mean_after_forward": after_forward, "mean_after_backward": after_backward,
                 "frozen_train": frozen}
+
+
+# Variable names (the last part of ``batch_normalization/gamma:0``) -> role.
+_ROLES = {"gamma": "gamma", "beta": "beta", "moving_mean": "running_mean",
+          "moving_variance": "running_var"}
+
+
+def _short(variable: Any) -> str:
+    return str(variable.name).rsplit("/", 1)[-1].split(":", 1)[0]
+
+
+class TfKerasPort(Portable):
+    """``tf_keras.layers.BatchNormalization`` variable IO; the row is the path it takes."""
+
+    def arguments(self, shape: tuple[int, ...], channel_axis: int, momentum: float | str,
+                  epsilon: float | str) -> dict[str, Any]:
+        if momentum == "none":
+            raise Unsupported("tf_keras has no cumulative-average momentum")
+        out: dict[str, Any] = {"axis": channel_axis}
+        if momentum != "default":
+            out["momentum"] = float(momentum)
+        if epsilon != "default":
+            out["epsilon"] = float(epsilon)
+        return out
+
+    def build(self, arguments: Mapping[str, Any], shape: tuple[int, ...], dtype: str) -> Any:
+        layer = rt.keras().layers.BatchNormalization(**arguments, dtype=dtype)
+        layer.build(rt.tf().TensorShape(shape))
+        return layer
+
+    def read(self, layer: Any) -> list[Variable]:
+        return [Variable(_ROLES.get(_short(v), _short(v)), _short(v),
+                         rt.to_np(v).copy()) for v in layer.variables]
+
+    def write(self, layer: Any, values: Mapping[str, np.ndarray]) -> None:
+        for v in layer.variables:
+            role = _ROLES.get(_short(v))
+            if role is not None and role in values:
+                v.assign(np.asarray(values[role]).astype(v.dtype.as_numpy_dtype)
+                         .reshape(v.shape))
+
+    def infer(self, layer: Any, x: np.ndarray) -> np.ndarray:
+        return rt.to_np(layer(rt.const(x), training=False))
+
+    def train(self, layer: Any, x: np.ndarray) -> np.ndarray:
+        return _train_step(rt.tf(), layer, rt.const(x))
+
+    def row(self, layer: Any) -> str:
+        return row("fused" if layer.fused else "non_fused")
 
 
 def _train_step(tf: Any, layer: Any, x: Any) -> np.ndarray:
