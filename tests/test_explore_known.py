@@ -37,6 +37,10 @@ triage = "not_a_bug"
 [[finding]]
 signature = "status|paddle|dropout|error: X||"
 triage = "documented_limitation"
+
+[[finding]]
+signature = "pair|torch|batchnorm|value|onnxruntime:torch.onnx.export(BatchNorm2d)|float64"
+triage = "real_bug"
 """)
     known = load(path)
     assert known[0].case is not None and known[0].case.id == CASE.id, "case not rebuilt"
@@ -47,7 +51,7 @@ triage = "documented_limitation"
     assert [c.signature for c in v.new] == [new.signature]
     assert [k.triage for _, k in v.still] == ["real_bug"]
     assert [k.signature for k in v.gone] == ["status|mxnet|dropout|error: X||"], \
-        "paddle did not run: its known finding cannot be called gone"
+        "paddle and onnxruntime did not run: their known findings cannot be called gone"
 
 
 def test_bad_triage_is_one_line_error(tmp_path: Path) -> None:

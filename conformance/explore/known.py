@@ -79,9 +79,13 @@ class Verdict:
     gone: list[Known]
 
 
-def framework_of(signature: str) -> str:
+def frameworks_of(signature: str) -> set[str]:
+    """The frameworks a signature needs: its own, and a pair's other side."""
     parts = signature.split("|")
-    return parts[1] if len(parts) > 1 else ""
+    out = {parts[1]} if len(parts) > 1 else set()
+    if len(parts) > 4 and ":" in parts[4]:
+        out.add(parts[4].split(":", 1)[0])
+    return out
 
 
 def classify(causes: Iterable[RootCause], known: Iterable[Known],
@@ -95,4 +99,4 @@ def classify(causes: Iterable[RootCause], known: Iterable[Known],
     return Verdict([c for c in causes if c.signature not in by_sig],
                    [(c, by_sig[c.signature]) for c in causes if c.signature in by_sig],
                    [k for s, k in by_sig.items()
-                    if s not in seen and framework_of(s) in frameworks])
+                    if s not in seen and frameworks_of(s) <= frameworks])

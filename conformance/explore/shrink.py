@@ -2,7 +2,7 @@
 
 Each round proposes, for every finding still shrinking, the one-step simplifications of
 its current case (fewer dimensions, smaller sizes, one channel, one step, plain values,
-no poison, default hyperparameters, float32) and, when more than one held last round,
+no poison, default hyperparameters) and, when more than one held last round,
 all of them at once. The caller runs every proposal in one batch (one worker per
 framework and round, so the cost is a few imports, not one per candidate) and says
 which finding keys each case shows; a finding moves to the combined case when it holds,
@@ -20,9 +20,11 @@ from conformance.explore.sampler import case_of
 
 Evaluate = Callable[[list[Case]], Mapping[str, set[Hashable]]]
 
+# (The dtype is not simplified: its precision class is part of a root cause's signature,
+# see group.py, so a shrunk finding keeps the class it was found in.)
 _PLAIN: dict[str, Param] = {"poison": "none", "special": "none", "offset": 0.0, "spread": 1.0,
                             "momentum": "default", "epsilon": "default", "steps": 1,
-                            "dtype": "float32", "noise_shape": None, "rate": 0.5}
+                            "noise_shape": None, "rate": 0.5}
 
 
 def size(case: Case) -> tuple[int, int, int]:
