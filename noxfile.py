@@ -243,7 +243,7 @@ def bench(session: nox.Session) -> None:
 def explore(session: nox.Session) -> None:
     """Bug hunt beyond the matrix: nox -s explore -- --budget 10m [--framework torch] [--seed N]
 
-    Needs the measured conventions of `nox -s conformance` (reports/discrepancies.csv);
+    Needs the measured conventions of `nox -s conformance` (reports/cards/);
     writes reports/explore/ (conformance/explore/).
     """
     _install(session, tuple(ORCHESTRATION), ("--no-deps", "-e", "."))

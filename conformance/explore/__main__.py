@@ -22,8 +22,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--env", action="append", default=[], metavar="ENV=PYTHON",
                    help=f"environment and its python; names: {', '.join(ENV_BY_NAME)}")
     p.add_argument("--count", type=int, default=120, help="configurations to draw")
-    p.add_argument("--conventions", type=Path, default=Path("reports/discrepancies.csv"),
-                   help="measured conventions: discrepancies.csv, or a folder of cards")
+    p.add_argument("--conventions", type=Path, default=None,
+                   help="measured conventions: a folder of convention cards (default "
+                        "reports/cards, whose defaults are exact), or a discrepancies.csv "
+                        "(default when there are no cards)")
     p.add_argument("--known", type=Path, default=Path("explore/known.toml"))
     p.add_argument("--out", default="reports/explore")
     p.add_argument("--work", default="", help="scratch folder (default: a new temp dir)")

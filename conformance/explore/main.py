@@ -122,6 +122,9 @@ def _needed(keys: list[Hashable]) -> list[str]:
 def explore(args: argparse.Namespace, envs: dict[str, str]) -> int:
     t0 = time.monotonic()
     budget = parse_budget(args.budget)
+    if args.conventions is None:
+        cards = Path("reports/cards")
+        args.conventions = cards if cards.is_dir() else Path("reports/discrepancies.csv")
     conv.check_source(args.conventions)
     known = known_mod.load(args.known)
     work = Path(args.work or tempfile.mkdtemp(prefix="explore-"))
