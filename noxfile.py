@@ -5,6 +5,7 @@
                          in each framework's env
     nox -s update_expectations   rewrite expectations/ from the latest reports
     nox -s upgrade -- keras==3.13.2   what would change if that pin moved
+    nox -s history -- 'keras>=3.0'    every release in the range: when did behaviour change
 
 The list of environments and their pins lives in conformance/environments.py.
 
@@ -40,6 +41,7 @@ CASES = "cases/generated"
 RUNS = "reports/runs"
 EXPECTATIONS = "expectations"
 UPGRADE_VENVS = ROOT / ".nox" / "_upgrade"
+HISTORY_VENVS = ROOT / ".nox" / "_history"
 # The report env pins numpy so that case inputs are drawn by one known NumPy; ml_dtypes
 # rounds bfloat16 inputs there (and runs the oracle row's bfloat16 cases); rich draws the
 # live progress lines of `conformance run` (framework envs never need it).
@@ -260,6 +262,33 @@ def upgrade(session: nox.Session) -> None:
     if changed:
         session.error("behaviour changed (see the diff above, reports/upgrade/diff.csv "
                       "and the report's Upgrade check section)")
+
+
+@nox.session(python=PYTHON)
+def history(session: nox.Session) -> None:
+    """Every release of a range, each in its own uv environment: when did behaviour change.
+
+        nox -s history -- 'keras>=3.0'                  (quoted: the shell reads >)
+        nox -s history -- 'tensorflow-cpu>=2.16' 'tf-keras>=2.16' [--latest-patch]
+
+    Releases already run with the same pins, suite version and case set are kept
+    (resume). Writes reports/history/ (behaviours.csv, changes.csv, releases.csv,
+    index.html) and lists the change points; see conformance/history/.
+    """
+    if not session.posargs:
+        session.error("name a range, e.g. nox -s history -- 'keras>=3.0'")
+    _install(session, tuple(ORCHESTRATION), ("--no-deps", "-e", "."))
+    uv = _uv()
+    _uv_settings()  # pip's package sources, for uv
+    if not (ROOT / CASES / "manifest.jsonl").exists():
+        session.run("conformance", "generate", "--out", CASES)
+    session.run("conformance", "history", *session.posargs, "--cases", CASES,
+                "--out", "reports/history", "--envs", str(HISTORY_VENVS),
+                "--python", str(Path(session.bin) / "python"), *(["--uv", uv] if uv else []),
+                "--pip-python", sys.executable)  # nox's own: the session's env has no pip
+    if (ROOT / RUNS).exists():  # the main report's "Behaviour history" section
+        session.run("conformance", "report", "--runs", RUNS, "--cases", CASES,
+                    "--out", "reports", silent=True)
 
 
 def _make_framework_tests(name: str) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from conformance.environments import ADAPTERS, ENV_BY_NAME
+from conformance.history import cli as history_cli
 
 EXIT_BAD_INPUT = 2
 
@@ -120,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     dv.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "reports/device")),
                     help="where the archives go (default: $OUT)")
     _add_gate_parsers(sub)
+    history_cli.add_parser(sub)
     return p
 
 
@@ -410,6 +412,7 @@ COMMANDS = {"generate": cmd_generate, "worker": cmd_worker, "run": cmd_run,
             "report": cmd_report, "pack": cmd_pack, "unpack": cmd_unpack,
             "device": cmd_device}
 COMMANDS.update({"gate": cmd_gate, "expectations": cmd_expectations, "diff": cmd_diff})
+COMMANDS["history"] = history_cli.cmd_history
 
 
 def main(argv: Sequence[str] | None = None) -> int:

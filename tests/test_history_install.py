@@ -1,0 +1,79 @@
+"""Release environments: companions as upper bounds, the pairing read back, failures."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from conformance.history.install import (
+    UvInstaller,
+    companion_bounds,
+    companions,
+    failure_reason,
+    parse_freeze,
+)
+
+TF_ENV = ("tensorflow-cpu==2.21.0", "tf-keras==2.21.0", "keras==3.15.1")
+
+
+def test_companions_become_upper_bounds_and_moving_pins_are_left_out() -> None:
+    assert companion_bounds(TF_ENV, ["keras==3.0.0"]) == ("tensorflow-cpu<=2.21.0",
+                                                          "tf-keras<=2.21.0")
+    assert companion_bounds(TF_ENV, ["tensorflow-cpu==2.16.2", "tf_keras==2.16.0"]) == (
+        "keras<=3.15.1",)
+
+
+def test_the_pairing_is_what_the_resolver_chose() -> None:
+    frozen = parse_freeze("Keras==3.0.0\ntensorflow-cpu==2.16.2\ntf_keras==2.16.0\n"
+                          "-e file:///work\nnumpy==1.26.4\n")
+    assert frozen["tf-keras"] == "2.16.0" and frozen["keras"] == "3.0.0"
+    assert companions(frozen, TF_ENV, ["keras==3.0.0"]) == {"tensorflow-cpu": "2.16.2",
+                                                             "tf-keras": "2.16.0"}
+
+
+def test_failure_reason_is_uv_explanation_in_one_line() -> None:
+    stderr = ("Using Python 3.11.7 environment at: /x\n"
+              "  \u00d7 No solution found when resolving dependencies:\n"
+              "  ╰─▶ Because tensorflow-cpu==2.21.0 depends on keras>=3.12.0 and you require "
+              "keras==3.0.0, we can conclude that your requirements are unsatisfiable.\n")
+    assert failure_reason(stderr) == (
+        "No solution found when resolving dependencies: Because tensorflow-cpu==2.21.0 "
+        "depends on keras>=3.12.0 and you require keras==3.0.0, we can conclude that your "
+        "requirements are unsatisfiable.")
+    assert failure_reason("x" * 1000, limit=50).endswith("...")
+    assert failure_reason("") == "no message"
+
+
+def _fake_uv(tmp_path: Path, install_exit: int) -> str:
+    """A uv stand-in: `venv` makes bin/python, `pip install` fails or succeeds,
+    `pip freeze` lists two packages. It records its arguments."""
+    script = tmp_path / "uv"
+    script.write_text(f"""#!/bin/sh
+echo "$@" >> {tmp_path}/calls
+if [ "$1" = venv ]; then mkdir -p "$6/bin" && touch "$6/bin/python"; exit 0; fi
+if [ "$2" = install ]; then
+  [ {install_exit} = 0 ] || echo "  \u00d7 No solution found: keras==9.9 is not on the index" >&2
+  exit {install_exit}
+fi
+printf 'keras==3.0.0\\ntensorflow-cpu==2.16.2\\n'
+""")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return str(script)
+
+
+def test_uv_installer_reports_a_failed_install_with_the_reason(tmp_path: Path) -> None:
+    got = UvInstaller(_fake_uv(tmp_path, 1), "python3.11", tmp_path).install(
+        tmp_path / "env", ["keras==9.9", "tensorflow-cpu<=2.21.0"])
+    assert not got.ok and got.reason == "No solution found: keras==9.9 is not on the index"
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert calls[1].endswith(f"keras==9.9 tensorflow-cpu<=2.21.0 -e {tmp_path}"), \
+        "one resolve: the release, the bounds and the suite together"
+
+
+def test_uv_installer_reads_back_the_versions(tmp_path: Path) -> None:
+    installer = UvInstaller(_fake_uv(tmp_path, 0), "python3.11", tmp_path)
+    got = installer.install(tmp_path / "env", ["keras==3.0.0"])
+    assert got.ok and got.python == str(tmp_path / "env" / "bin" / "python")
+    assert got.versions == {"keras": "3.0.0", "tensorflow-cpu": "2.16.2"}
+    installer.remove(tmp_path / "env")
+    assert not (tmp_path / "env").exists()
