@@ -111,7 +111,7 @@ def _run(args: argparse.Namespace, env_name: str, frameworks: tuple[str, ...], p
     from conformance.history.install import UvInstaller
     from conformance.history.report import group, terminal_lines, write_reports
     from conformance.history.runner import Plan, analyzer, run_history
-    from conformance.history.store import load_all
+    from conformance.history.store import is_done, load_all
     from conformance.progress import reporter
 
     uv = args.uv or shutil.which("uv")
@@ -123,7 +123,8 @@ def _run(args: argparse.Namespace, env_name: str, frameworks: tuple[str, ...], p
                 case_set(args.cases), args.cases.resolve(), args.out, args.envs.resolve(),
                 args.jobs, args.timeout, args.keep_envs)
     installer = UvInstaller(uv, args.python, Path(__file__).resolve().parents[2])
-    labels = [f"{fw} {r.version}" for r in releases for fw in frameworks]
+    labels = [f"{fw} {r.version}" for r in releases  # a live line for each release to run
+              if is_done(args.out, r.pins, plan.key(r)) is None for fw in frameworks]
     progress = reporter(labels, sys.stderr, args.progress)
     try:
         run_history(plan, releases, installer, analyzer(cases, args.cases), progress=progress)
