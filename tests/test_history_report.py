@@ -56,6 +56,7 @@ def test_every_csv_has_its_columns_and_failed_releases_are_listed(tmp_path: Path
 def test_the_timeline_marks_the_change_and_keeps_evidence_one_click_away() -> None:
     page = timeline(ENTRIES)
     assert page.count("◆") == 1, "one mark: the release where the value changed"
+    assert "(1 change)" in page
     assert "<td class='chg'><details><summary><span class='mark'" in page
     assert "evidence: bn_gamma-0123456789" in page
     assert "&lt;fit&gt;" in page and "<fit>" not in page, "framework strings are escaped"

@@ -34,6 +34,7 @@ _CSS = """body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;
 padding:2px 6px;vertical-align:top}th{background:#f4f4f4;font-weight:600}
 td.chg{background:#fff3cd;border-left:3px solid #e0a800}td.down{background:#eee;color:#777}
+.scroll{overflow-x:auto}tbody th{position:sticky;left:0;text-align:left}
 .mark{color:#c60;font-weight:700}summary{cursor:pointer}details div{font-size:12px;
 color:#555;max-width:22em}code{font-size:12px}.muted{color:#777}"""
 
@@ -105,9 +106,11 @@ def timeline(entries: Sequence[Entry]) -> str:
                                    prev is not None and prev != value))
                 prev = value
             body.append(f"<tr><th>{e(beh)}</th>{''.join(cells)}</tr>")
-        parts.append(f"<h3>{e(fw)}: <code>{e(impl)}</code></h3><table><thead><tr>"
-                     f"<th>behaviour</th>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
-                     f"</table>")
+        marks = sum(row.count("class='chg'") for row in body)
+        note = f"{marks} change{'s' if marks != 1 else ''}" if marks else "no change"
+        parts.append(f"<h3>{e(fw)}: <code>{e(impl)}</code> <span class='muted'>({note})"
+                     f"</span></h3><div class='scroll'><table><thead><tr><th>behaviour</th>"
+                     f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
     return "".join(parts) or "<p class='muted'>No release ran.</p>"
 
 
