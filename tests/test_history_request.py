@@ -8,6 +8,7 @@ import pytest
 
 from conformance.history.request import (
     list_versions,
+    other_pythons,
     parse_request,
     select,
     version_key,
@@ -28,7 +29,7 @@ def test_a_range_selects_final_releases_oldest_first() -> None:
     got = select(parse_request(["keras>=3.0"]), {"keras": KERAS})
     assert [r.version for r in got] == ["3.0.0", "3.2.0", "3.2.1", "3.12.0", "3.12.4",
                                         "3.15.0", "3.15.1"]
-    assert got[0].pins == ("keras==3.0.0",) and not got[0].unpaired
+    assert got[0].pins == ("keras==3.0.0",) and not got[0].skip
 
 
 def test_exact_pins_of_one_package_are_a_list() -> None:
@@ -52,8 +53,28 @@ def test_packages_that_move_together_pair_by_minor_series() -> None:
         ("tensorflow-cpu==2.16.1", "tf-keras==2.16.0"),
         ("tensorflow-cpu==2.16.2", "tf-keras==2.16.0"),
         ("tensorflow-cpu==2.17.0",), ("tensorflow-cpu==2.18.0", "tf-keras==2.18.0")]
-    assert got[2].unpaired.startswith("no tf-keras release of the 2.17 series matches")
-    assert not got[3].unpaired
+    assert got[2].skip.startswith("no tf-keras release of the 2.17 series matches")
+    assert not got[3].skip and got[2].skip_status == "unpaired"
+
+
+def test_releases_only_for_other_pythons_are_listed_to_be_recorded() -> None:
+    got = select(parse_request(["keras>=3.0"]), {"keras": ["3.1.0"]},
+                 elsewhere={"3.0.0": ["3.9", "3.10"], "2.0.0": ["3.8"], "3.1.0": ["3.12"]})
+    assert [(r.version, r.skip_status, r.skip) for r in got] == [
+        ("3.0.0", "no_files_for_python", "the index has files of keras 3.0.0 only for "
+                                         "Python 3.9, 3.10"), ("3.1.0", "", "")]
+
+
+def test_other_pythons_finds_what_one_listing_leaves_out() -> None:
+    by_python = {"3.11": "3.1.0", "3.9": "3.0.0, 3.1.0", "3.10": "3.0.0, 3.1.0"}
+
+    def run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+        py = cmd[cmd.index("--python-version") + 1]
+        if py not in by_python:
+            return _answer("", 1, "ERROR: No matching distribution found for keras")
+        return _answer(f"keras (x)\nAvailable versions: {by_python[py]}\n")
+
+    assert other_pythons("keras", "3.11", pythons=("py",), run=run) == {"3.0.0": ["3.9", "3.10"]}
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -71,13 +71,16 @@ def test_every_outcome_is_recorded_with_its_reason(tmp_path: Path, fake_runs: li
     installer = FakeInstaller({"keras==3.1.0": "No solution found: tensorflow-cpu needs ..."})
     unpaired = Release("keras", "3.4.0", ("keras==3.4.0",), "no tf-keras release of the 3.4 "
                        "series")
-    entries = run_history(plan(tmp_path), [*RELEASES, unpaired], installer, analyze,
+    old = Release("keras", "3.5.0", ("keras==3.5.0",), "files only for Python 3.9",
+                  "no_files_for_python")
+    entries = run_history(plan(tmp_path), [*RELEASES, unpaired, old], installer, analyze,
                           log=lambda line: None)
     got = [(e.version, e.status, e.reason) for e in entries]
     assert got == [("3.0.0", "ok", ""),
                    ("3.1.0", "install_failed", "No solution found: tensorflow-cpu needs ..."),
                    ("3.3.0", "import_failed", "keras: ImportError: cannot import keras"),
-                   ("3.4.0", "unpaired", "no tf-keras release of the 3.4 series")]
+                   ("3.4.0", "unpaired", "no tf-keras release of the 3.4 series"),
+                   ("3.5.0", "no_files_for_python", "files only for Python 3.9")]
     for e in entries:
         stored = load(tmp_path / "history", e.pins)
         assert stored is not None and stored.status == e.status, f"{e.version} not stored"

@@ -64,7 +64,12 @@ def _python_version(python: str) -> str:
 
 def cmd_history(args: argparse.Namespace) -> int:
     from conformance.cli import UsageError
-    from conformance.history.request import list_versions, parse_request, select
+    from conformance.history.request import (
+        list_versions,
+        other_pythons,
+        parse_request,
+        select,
+    )
     from conformance.history.runner import frameworks_for
     from conformance.upgrade import find_environment
 
@@ -86,10 +91,10 @@ def cmd_history(args: argparse.Namespace) -> int:
         raise UsageError(f"--frameworks {unknown[0]}: not a framework of environment "
                          f"{env.name} ({', '.join(env.frameworks)})")
     python = _python_version(args.python)
-    available = {p: list_versions(p, python, pythons=tuple(filter(None, (
-        args.pip_python, args.python, sys.executable, "python3"))))
-                 for p in request.packages}
-    releases = select(request, available, latest_patch=args.latest_patch)
+    pip = tuple(filter(None, (args.pip_python, args.python, sys.executable, "python3")))
+    available = {p: list_versions(p, python, pythons=pip) for p in request.packages}
+    elsewhere = other_pythons(request.packages[0], python, pythons=pip)
+    releases = select(request, available, latest_patch=args.latest_patch, elsewhere=elsewhere)
     if not releases:
         raise UsageError(f"no release of {request.packages[0]} on the package index matches "
                          f"{' '.join(args.requirements)} for Python {python}")
@@ -97,7 +102,7 @@ def cmd_history(args: argparse.Namespace) -> int:
           f"(environment {env.name}, frameworks {', '.join(frameworks)})")
     if args.list:
         for r in releases:
-            print(f"  {' '.join(r.pins)}" + (f"  (not run: {r.unpaired})" if r.unpaired else ""))
+            print(f"  {' '.join(r.pins)}" + (f"  (not run: {r.skip})" if r.skip else ""))
         return 0
     return _run(args, env.name, frameworks, python, releases, t0)
 

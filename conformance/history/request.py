@@ -23,6 +23,9 @@ from conformance.upgrade import normalize
 
 _REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(.*)$")
 _CLAUSE = re.compile(r"^\s*(===|==|!=|~=|>=|<=|>|<)\s*([0-9][0-9A-Za-z.*+!-]*)\s*$")
+UNPAIRED, NO_FILES = "unpaired", "no_files_for_python"  # statuses of releases not run
+# Pythons whose listings reveal releases that have no files for the Python of the history.
+OTHER_PYTHONS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
 _VERSION = re.compile(r"^(\d+(?:\.\d+)*)(?:\.?post(\d+))?$")
 VersionKey = tuple[tuple[int, ...], int]
 
@@ -122,36 +125,57 @@ def parse_request(args: Sequence[str]) -> Request:
 
 @dataclass(frozen=True)
 class Release:
-    """One point of the timeline: the pins that move together; ``unpaired`` says why a
-    release of the first package has no partner (it is recorded, not run)."""
+    """One point of the timeline: the pins that move together. ``skip`` says why a release
+    the index lists is not run here (``skip_status``: ``unpaired``, a release of the first
+    package with no partner; ``no_files_for_python``, files only for other Pythons): it is
+    recorded with that reason, not dropped."""
 
     package: str
     version: str
     pins: tuple[str, ...]  # "name==version", the first package's first
-    unpaired: str = ""
+    skip: str = ""
+    skip_status: str = ""
+
+
+def _newest(versions: Sequence[str]) -> str:
+    return max(versions, key=lambda w: version_key(w) or ((), 0))
 
 
 def select(request: Request, available: Mapping[str, Sequence[str]], *,
-           latest_patch: bool = False) -> list[Release]:
-    """The releases to run, oldest first, each with its partners from the same series."""
+           latest_patch: bool = False,
+           elsewhere: Mapping[str, Sequence[str]] | None = None) -> list[Release]:
+    """The releases to run, oldest first, each with its partners from the same series.
+
+    ``elsewhere`` maps releases of the first package that the index has only for other
+    Pythons to those Pythons' names: they are listed too, to be recorded as such.
+    """
     primary = request.packages[0]
-    versions = sorted((v for v in available.get(primary, ()) if request.allows(primary, v)),
+    other = {v: pys for v, pys in (elsewhere or {}).items()
+             if v not in available.get(primary, ())}
+    versions = sorted((v for v in [*available.get(primary, ()), *other]
+                       if request.allows(primary, v)),
                       key=lambda v: version_key(v) or ((), 0))
     if latest_patch:
         newest = {series(v): v for v in versions}  # sorted: the last of a series wins
         versions = [v for v in versions if newest[series(v)] == v]
     out = []
     for v in versions:
+        if v in other:
+            out.append(Release(primary, v, (f"{primary}=={v}",),
+                               f"the index has files of {primary} {v} only for Python "
+                               f"{', '.join(other[v])}", NO_FILES))
+            continue
         pins, missing = [f"{primary}=={v}"], []
-        for other in request.packages[1:]:
-            mates = [w for w in available.get(other, ())
-                     if request.allows(other, w) and series(w) == series(v)]
+        for name in request.packages[1:]:
+            mates = [w for w in available.get(name, ())
+                     if request.allows(name, w) and series(w) == series(v)]
             if mates:
-                pins.append(f"{other}=={max(mates, key=lambda w: version_key(w) or ((), 0))}")
+                pins.append(f"{name}=={_newest(mates)}")
             else:
-                missing.append(f"no {other} release of the {'.'.join(map(str, series(v)))} "
-                               f"series matches {' '.join(map(str, request.requirements[other]))}")
-        out.append(Release(primary, v, tuple(pins), "; ".join(missing)))
+                missing.append(f"no {name} release of the {'.'.join(map(str, series(v)))} "
+                               f"series matches {' '.join(map(str, request.requirements[name]))}")
+        out.append(Release(primary, v, tuple(pins), "; ".join(missing),
+                           UNPAIRED if missing else ""))
     return out
 
 
@@ -160,6 +184,25 @@ Runner = Callable[[list[str]], "subprocess.CompletedProcess[str]"]
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+
+
+def other_pythons(package: str, python_version: str, *, pythons: Sequence[str] = (),
+                  run: Runner = _run) -> dict[str, list[str]]:
+    """Releases the index has for other Pythons but not for ``python_version``, each with
+    those Pythons: what a listing for one Python alone would silently leave out."""
+    mine = set(list_versions(package, python_version, pythons=pythons, run=run))
+    out: dict[str, list[str]] = {}
+    for py in OTHER_PYTHONS:
+        if py == python_version:
+            continue
+        try:
+            found = list_versions(package, py, pythons=pythons, run=run)
+        except ValueError:  # nothing for that Python
+            continue
+        for v in found:
+            if v not in mine:
+                out.setdefault(v, []).append(py)
+    return out
 
 
 def list_versions(package: str, python_version: str, *, pythons: Sequence[str] = (),

@@ -4,7 +4,8 @@ Releases run ``jobs`` at a time (one per core by default). Inside a release the
 frameworks run through the orchestrator, as in the main run: each worker its own
 process, per-case time limits, crashes and hangs turned into outcomes, progress lines
 (labelled ``keras 3.4.1``). A release already stored under the same key is not run
-again; every other outcome (unpaired, not installable, not importable) is stored with
+again; every other outcome (unpaired, no files for this Python, not installable, not
+importable) is stored with
 its reason so that the report lists it.
 """
 
@@ -116,8 +117,8 @@ def run_release(plan: Plan, release: Release, installer: Installer, analyze: Ana
     label = f"{release.package} {release.version}"
     entry = Entry(release.package, release.version, release.pins, plan.frameworks,
                   plan.key(release), plan.suite_version, plan.case_set)
-    if release.unpaired:
-        entry.status, entry.reason = UNPAIRED, release.unpaired
+    if release.skip:
+        entry.status, entry.reason = release.skip_status or UNPAIRED, release.skip
         log(f"{label}: not run: {entry.reason}")
         save(plan.out, entry)
         return entry

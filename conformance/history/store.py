@@ -22,9 +22,9 @@ from conformance.report.files import write_text_atomic
 ENTRY = "entry.json"
 # How a release ended. Only "ok" releases have behaviour values; every other status is
 # listed with its reason in releases.csv and on the timeline.
-OK, UNPAIRED, INSTALL_FAILED, IMPORT_FAILED, RUN_FAILED = (
-    "ok", "unpaired", "install_failed", "import_failed", "run_failed")
-STATUSES = (OK, UNPAIRED, INSTALL_FAILED, IMPORT_FAILED, RUN_FAILED)
+OK, UNPAIRED, NO_FILES, INSTALL_FAILED, IMPORT_FAILED, RUN_FAILED = (
+    "ok", "unpaired", "no_files_for_python", "install_failed", "import_failed", "run_failed")
+STATUSES = (OK, UNPAIRED, NO_FILES, INSTALL_FAILED, IMPORT_FAILED, RUN_FAILED)
 
 
 def release_key(pins: tuple[str, ...], frameworks: tuple[str, ...], python: str,
