@@ -8,6 +8,7 @@ from pathlib import Path
 from conformance.history.changes import CHANGE_COLUMNS, TIDY_COLUMNS, change_points
 from conformance.history.report import (
     RELEASE_COLUMNS,
+    anchor,
     group,
     terminal_lines,
     timeline,
@@ -61,6 +62,15 @@ def test_the_timeline_marks_the_change_and_keeps_evidence_one_click_away() -> No
     assert "evidence: bn_gamma-0123456789" in page
     assert "&lt;fit&gt;" in page and "<fit>" not in page, "framework strings are escaped"
     assert "title='keras: No module &lt;x&gt;'>3.1.0<br>import_failed" in page
+    assert f"<h3 id='{anchor('keras', 'keras', IMPL)}'>" in page
+
+
+def test_change_points_link_to_their_timeline(tmp_path: Path) -> None:
+    write_reports(tmp_path, group(ENTRIES), change_points(ENTRIES))
+    link = f"#{anchor('keras', 'keras', IMPL)}'>{IMPL.replace('<', '&lt;').replace('>', '&gt;')}"
+    assert f"<a href='{link}</a>" in (tmp_path / "index.html").read_text()
+    assert f"<a href='history/index.html{link}</a>" in (tmp_path / "section.html").read_text()
+    assert anchor("keras", "keras", IMPL) == "tl-keras-keras-keras.layers.BatchNormalization__fit__"
 
 
 def test_terminal_lists_failures_and_change_points() -> None:

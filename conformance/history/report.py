@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -35,8 +36,9 @@ table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;
 padding:2px 6px;vertical-align:top}th{background:#f4f4f4;font-weight:600}
 td.chg{background:#fff3cd;border-left:3px solid #e0a800}td.down{background:#eee;color:#777}
 .scroll{overflow-x:auto}tbody th{position:sticky;left:0;text-align:left}
-.mark{color:#c60;font-weight:700}summary{cursor:pointer}details div{font-size:12px;
-color:#555;max-width:22em}code{font-size:12px}.muted{color:#777}"""
+td{white-space:nowrap;font-size:12px}.mark{color:#c60;font-weight:700}
+summary{cursor:pointer}details div{font-size:12px;white-space:normal;color:#555;
+max-width:22em}code{font-size:12px}.muted{color:#777}"""
 
 
 def to_csv(columns: Sequence[str], rows: Iterable[Mapping[str, object]]) -> str:
@@ -79,6 +81,11 @@ def _cell(value: str, evidence: str, changed: bool) -> str:
     return f"<td class='{'chg' if changed else ''}'>{body}</td>"
 
 
+def anchor(package: str, framework: str, implementation: str) -> str:
+    """The id of an implementation's timeline, for links from the change points."""
+    return "tl-" + re.sub(r"[^A-Za-z0-9_.-]", "_", f"{package}-{framework}-{implementation}")
+
+
 def timeline(entries: Sequence[Entry]) -> str:
     """One table per implementation: behaviours down, every release across."""
     e = html.escape
@@ -108,19 +115,28 @@ def timeline(entries: Sequence[Entry]) -> str:
             body.append(f"<tr><th>{e(beh)}</th>{''.join(cells)}</tr>")
         marks = sum(row.count("class='chg'") for row in body)
         note = f"{marks} change{'s' if marks != 1 else ''}" if marks else "no change"
-        parts.append(f"<h3>{e(fw)}: <code>{e(impl)}</code> <span class='muted'>({note})"
-                     f"</span></h3><div class='scroll'><table><thead><tr><th>behaviour</th>"
-                     f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
+        package = releases[0].package if releases else ""
+        parts.append(f"<h3 id='{anchor(package, fw, impl)}'>{e(fw)}: <code>{e(impl)}</code> "
+                     f"<span class='muted'>({note})</span></h3><div class='scroll'><table>"
+                     f"<thead><tr><th>behaviour</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
     return "".join(parts) or "<p class='muted'>No release ran.</p>"
 
 
-def changes_table(points: Sequence[ChangePoint]) -> str:
+def changes_table(points: Sequence[ChangePoint], page: str = "") -> str:
+    """The change points; each implementation links to its timeline on ``page``."""
     e = html.escape
     if not points:
         return "<p>No behaviour changed between the releases that ran.</p>"
     head = "".join(f"<th>{c}</th>" for c in CHANGE_COLUMNS)
-    body = "".join("<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in p.row().values())
-                   + "</tr>" for p in points)
+
+    def cell(p: ChangePoint, column: str, value: str) -> str:
+        if column != "implementation":
+            return f"<td>{e(value)}</td>"
+        href = f"{page}#{anchor(p.package, p.framework, p.implementation)}"
+        return f"<td><a href='{e(href)}'>{e(value)}</a></td>"
+
+    body = "".join("<tr>" + "".join(cell(p, c, v) for c, v in p.row().items()) + "</tr>"
+                   for p in points)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -163,7 +179,7 @@ def write_reports(out: Path, groups: dict[str, list[Entry]],
         "section.html": (f"<p>{len(points)} change points over {len(every)} releases of "
                          f"{html.escape(', '.join(groups))} "
                          f"(<a href='history/index.html'>timelines</a>).</p>"
-                         f"{changes_table(points)}"),
+                         f"{changes_table(points, 'history/index.html')}"),
     }
     for name, text in files.items():
         write_text_atomic(out / name, text)
