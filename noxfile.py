@@ -282,10 +282,12 @@ def history(session: nox.Session) -> None:
     _uv_settings()  # pip's package sources, for uv
     if not (ROOT / CASES / "manifest.jsonl").exists():
         session.run("conformance", "generate", "--out", CASES)
-    session.run("conformance", "history", *session.posargs, "--cases", CASES,
-                "--out", "reports/history", "--envs", str(HISTORY_VENVS),
-                "--python", str(Path(session.bin) / "python"), *(["--uv", uv] if uv else []),
-                "--pip-python", sys.executable)  # nox's own: the session's env has no pip
+    # The session's defaults first, so that an option in posargs (--out, --cases) wins.
+    session.run("conformance", "history", "--cases", CASES, "--out", "reports/history",
+                "--envs", str(HISTORY_VENVS), "--python", str(Path(session.bin) / "python"),
+                *(["--uv", uv] if uv else []),
+                "--pip-python", sys.executable,  # nox's own: the session's env has no pip
+                *session.posargs)
     if (ROOT / RUNS).exists():  # the main report's "Behaviour history" section
         session.run("conformance", "report", "--runs", RUNS, "--cases", CASES,
                     "--out", "reports", silent=True)
