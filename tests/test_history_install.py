@@ -77,3 +77,37 @@ def test_uv_installer_reads_back_the_versions(tmp_path: Path) -> None:
     assert got.versions == {"keras": "3.0.0", "tensorflow-cpu": "2.16.2"}
     installer.remove(tmp_path / "env")
     assert not (tmp_path / "env").exists()
+
+
+def test_twins_that_install_the_same_files_must_agree() -> None:
+    from conformance.history.install import clashes
+
+    assert clashes({"tensorflow-cpu": "2.16.1", "tensorflow": "2.16.2"}) == [
+        ("tensorflow-cpu==2.16.1", "tensorflow==2.16.1")]
+    assert clashes({"tensorflow-cpu": "2.16.2", "tensorflow": "2.16.2"}) == []
+    assert clashes({"tensorflow-cpu": "2.16.2"}) == []
+    assert companions({"tensorflow-cpu": "2.16.1", "tensorflow": "2.16.1", "keras": "3.15.1",
+                       "tf-keras": "2.16.0"}, TF_ENV,
+                      ["tensorflow-cpu==2.16.1", "tf-keras==2.16.0"]) == {
+        "keras": "3.15.1", "tensorflow": "2.16.1"}, "the twin is part of the pairing record"
+
+
+def test_a_twin_at_another_version_is_installed_again_at_the_same(tmp_path: Path) -> None:
+    """tf-keras pulls `tensorflow` 2.16.2 beside tensorflow-cpu 2.16.1: resolve again."""
+    script = tmp_path / "uv"
+    script.write_text(f"""#!/bin/sh
+echo "$@" >> {tmp_path}/calls
+if [ "$1" = venv ]; then mkdir -p "$6/bin" && touch "$6/bin/python"; exit 0; fi
+if [ "$2" = install ]; then echo "$@" > {tmp_path}/last; exit 0; fi
+if grep -q tensorflow==2.16.1 {tmp_path}/last; then
+  printf 'tensorflow-cpu==2.16.1\\ntensorflow==2.16.1\\n'
+else
+  printf 'tensorflow-cpu==2.16.1\\ntensorflow==2.16.2\\n'
+fi
+""")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    got = UvInstaller(str(script), "python3.11", tmp_path).install(
+        tmp_path / "env", ["tensorflow-cpu==2.16.1", "tf-keras==2.16.0"])
+    assert got.ok and got.versions["tensorflow"] == "2.16.1", got
+    installs = [c for c in (tmp_path / "calls").read_text().splitlines() if " install " in c]
+    assert len(installs) == 2 and "tensorflow==2.16.1" in installs[1]

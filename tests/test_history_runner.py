@@ -146,3 +146,16 @@ def test_a_real_release_runs_through_the_orchestrator_and_the_analysis(
     impl = "conformance.oracle.batchnorm.sequence"
     assert values[(impl, "momentum_convention")] == "weight_on_new", values
     assert (tmp_path / "history" / "releases" / "numpy-2.4.6" / "runs").is_dir()
+
+
+def test_a_run_of_another_version_than_the_pin_is_caught(tmp_path: Path) -> None:
+    from conformance.history.runner import wrong_version
+
+    run_dir = tmp_path / "tensorflow-2.16.2-py3.11-linux"
+    run_dir.mkdir()
+    (run_dir / "results.jsonl").write_text('{"kind": "header", "framework_version": "2.16.2"}\n')
+    pins = ("tensorflow-cpu==2.16.1", "tf-keras==2.16.0")
+    assert wrong_version("tensorflow", run_dir, pins) == (
+        "tensorflow reports version 2.16.2, not the release's tensorflow-cpu==2.16.1")
+    assert wrong_version("tensorflow", run_dir, ("tensorflow-cpu==2.16.2",)) == ""
+    assert wrong_version("keras", run_dir, pins) == "", "keras is not pinned here"

@@ -57,12 +57,28 @@ def companion_bounds(env_packages: Sequence[str], pins: Sequence[str]) -> tuple[
     return tuple(out)
 
 
+# Distributions that install the same import package. tf-keras requires `tensorflow`, so
+# a release of tensorflow-cpu also gets a `tensorflow` wheel, whose files overwrite
+# tensorflow-cpu's: of another release, unless both are the same version (the run then
+# imports the other release, or a mix of both that fails with undefined symbols).
+SAME_FILES: dict[str, str] = {"tensorflow-cpu": "tensorflow"}
+
+
+def clashes(versions: dict[str, str]) -> list[tuple[str, str]]:
+    """(package, twin) pairs installed at different versions, with the pin that unites them:
+    ``[("tensorflow-cpu==2.16.1", "tensorflow==2.16.1")]``."""
+    return [(f"{a}=={versions[a]}", f"{b}=={versions[a]}") for a, b in SAME_FILES.items()
+            if a in versions and b in versions and versions[a] != versions[b]]
+
+
 def companions(versions: dict[str, str], env_packages: Sequence[str],
                pins: Sequence[str]) -> dict[str, str]:
-    """The versions the resolver chose for the environment's packages other than the pins."""
+    """The versions the resolver chose for the environment's packages other than the pins
+    (and for their twins that install the same files, see ``SAME_FILES``)."""
     moving = {pinned_name(p) for p in pins}
-    return {name: versions[name] for name in (pinned_name(p) for p in env_packages)
-            if name not in moving and name in versions}
+    names = [pinned_name(p) for p in env_packages]
+    names += [SAME_FILES[n] for n in [*names, *moving] if n in SAME_FILES]
+    return {name: versions[name] for name in names if name not in moving and name in versions}
 
 
 def failure_reason(stderr: str, limit: int = 600) -> str:
@@ -104,12 +120,23 @@ class UvInstaller:
             if done.returncode != 0:
                 return Installed(False, reason=failure_reason(done.stderr),
                                  seconds=time.perf_counter() - t0)
-            frozen = self._run("pip", "freeze", "--python", str(python))
+            versions = parse_freeze(self._run("pip", "freeze", "--python", str(python)).stdout)
+            twins = clashes(versions)
+            if twins:  # resolve again with each twin at its package's version
+                done = self._run("pip", "install", "-q", "--python", str(python),
+                                 *requirements, *(twin for _, twin in twins),
+                                 "-e", str(self.project))
+                if done.returncode != 0:
+                    pairs = ", ".join(f"{a} with {b}" for a, b in twins)
+                    return Installed(False, reason=f"{pairs} (they install the same files): "
+                                     f"{failure_reason(done.stderr)}",
+                                     seconds=time.perf_counter() - t0)
+                versions = parse_freeze(self._run("pip", "freeze", "--python",
+                                                  str(python)).stdout)
         except subprocess.TimeoutExpired:
             return Installed(False, reason=f"install took more than {self.timeout:g} s",
                              seconds=time.perf_counter() - t0)
-        return Installed(True, str(python), versions=parse_freeze(frozen.stdout),
-                         seconds=time.perf_counter() - t0)
+        return Installed(True, str(python), versions=versions, seconds=time.perf_counter() - t0)
 
     def remove(self, venv: Path) -> None:
         shutil.rmtree(venv, ignore_errors=True)

@@ -56,6 +56,25 @@ def frameworks_for(packages: tuple[str, ...], env: Environment) -> tuple[str, ..
     return hits or env.frameworks
 
 
+def wrong_version(framework: str, run_dir: Path, pins: tuple[str, ...]) -> str:
+    """Why a run is not of the release (its framework reports another version than the
+    pin of the package named after it), or ``""``: a check that the pairing held."""
+    import json
+
+    from conformance.runner import RESULTS
+
+    pinned = {normalize(p.split("==")[0]).removesuffix("-cpu"): p for p in pins}
+    pin = pinned.get(normalize(framework))
+    try:
+        with (run_dir / RESULTS).open(encoding="utf-8") as f:
+            version = str(json.loads(f.readline()).get("framework_version", ""))
+    except (OSError, ValueError):
+        return ""
+    if pin is None or version == pin.split("==")[1]:
+        return ""
+    return f"{framework} reports version {version}, not the release's {pin}"
+
+
 @dataclass(frozen=True)
 class Plan:
     env: Environment
@@ -143,8 +162,12 @@ def run_release(plan: Plan, release: Release, installer: Installer, analyze: Ana
                        progress=_Labelled(progress, release.version) if progress else None)
         entry.run_seconds = round(time.perf_counter() - t0, 1)
         failed = [f"{r.framework}: {r.import_error}" for r in runs if r.import_error]
+        wrong = [w for r in runs if r.run_dir is not None and not r.import_error
+                 for w in [wrong_version(r.framework, r.run_dir, release.pins)] if w]
         if len(failed) == len(runs):
             entry.status, entry.reason = IMPORT_FAILED, "; ".join(failed)
+        elif wrong:
+            entry.status, entry.reason = RUN_FAILED, "; ".join(wrong)
         else:
             entry.behaviours = analyze(where / "runs")
             entry.status, entry.reason = OK, "; ".join(failed)
