@@ -66,7 +66,8 @@ def test_uv_installer_reports_a_failed_install_with_the_reason(tmp_path: Path) -
         tmp_path / "env", ["keras==9.9", "tensorflow-cpu<=2.21.0"])
     assert not got.ok and got.reason == "No solution found: keras==9.9 is not on the index"
     calls = (tmp_path / "calls").read_text().splitlines()
-    assert calls[1].endswith(f"keras==9.9 tensorflow-cpu<=2.21.0 -e {tmp_path}"), \
+    assert "install -q --python" in calls[1] and calls[1].endswith(f"-e {tmp_path}")
+    assert "keras==9.9 tensorflow-cpu<=2.21.0 --override" in calls[1], \
         "one resolve: the release, the bounds and the suite together"
 
 
@@ -79,35 +80,34 @@ def test_uv_installer_reads_back_the_versions(tmp_path: Path) -> None:
     assert not (tmp_path / "env").exists()
 
 
-def test_twins_that_install_the_same_files_must_agree() -> None:
-    from conformance.history.install import clashes
+def test_the_twin_that_installs_the_same_files_is_kept_out() -> None:
+    from conformance.history.install import clashes, overrides
 
+    assert overrides(["tensorflow-cpu==2.16.1", "tf-keras==2.16.0"]) == [
+        'tensorflow ; sys_platform == "never"']
+    assert overrides(["keras==3.0.0", "tensorflow-cpu<=2.21.0"]) == [
+        'tensorflow ; sys_platform == "never"'], "a bounded companion counts too"
+    assert overrides(["torch==2.13.0"]) == []
     assert clashes({"tensorflow-cpu": "2.16.1", "tensorflow": "2.16.2"}) == [
-        ("tensorflow-cpu==2.16.1", "tensorflow==2.16.1")]
-    assert clashes({"tensorflow-cpu": "2.16.2", "tensorflow": "2.16.2"}) == []
+        "tensorflow-cpu==2.16.1 with tensorflow==2.16.2"]
     assert clashes({"tensorflow-cpu": "2.16.2"}) == []
-    assert companions({"tensorflow-cpu": "2.16.1", "tensorflow": "2.16.1", "keras": "3.15.1",
-                       "tf-keras": "2.16.0"}, TF_ENV,
-                      ["tensorflow-cpu==2.16.1", "tf-keras==2.16.0"]) == {
-        "keras": "3.15.1", "tensorflow": "2.16.1"}, "the twin is part of the pairing record"
 
 
-def test_a_twin_at_another_version_is_installed_again_at_the_same(tmp_path: Path) -> None:
-    """tf-keras pulls `tensorflow` 2.16.2 beside tensorflow-cpu 2.16.1: resolve again."""
+def test_the_override_reaches_uv_and_a_clash_is_an_install_failure(tmp_path: Path) -> None:
+    """A uv that installs the twin anyway: the release is not run on a mix of two wheels."""
     script = tmp_path / "uv"
     script.write_text(f"""#!/bin/sh
 echo "$@" >> {tmp_path}/calls
 if [ "$1" = venv ]; then mkdir -p "$6/bin" && touch "$6/bin/python"; exit 0; fi
-if [ "$2" = install ]; then echo "$@" > {tmp_path}/last; exit 0; fi
-if grep -q tensorflow==2.16.1 {tmp_path}/last; then
-  printf 'tensorflow-cpu==2.16.1\\ntensorflow==2.16.1\\n'
-else
-  printf 'tensorflow-cpu==2.16.1\\ntensorflow==2.16.2\\n'
-fi
+if [ "$2" = install ]; then exit 0; fi
+printf 'tensorflow-cpu==2.16.1\\ntensorflow==2.16.2\\n'
 """)
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     got = UvInstaller(str(script), "python3.11", tmp_path).install(
         tmp_path / "env", ["tensorflow-cpu==2.16.1", "tf-keras==2.16.0"])
-    assert got.ok and got.versions["tensorflow"] == "2.16.1", got
-    installs = [c for c in (tmp_path / "calls").read_text().splitlines() if " install " in c]
-    assert len(installs) == 2 and "tensorflow==2.16.1" in installs[1]
+    assert not got.ok
+    assert got.reason == "tensorflow-cpu==2.16.1 with tensorflow==2.16.2 install the same files"
+    (install,) = [c for c in (tmp_path / "calls").read_text().splitlines() if " install " in c]
+    assert f"--override {tmp_path / 'env' / 'overrides.txt'}" in install
+    assert (tmp_path / "env" / "overrides.txt").read_text() == (
+        'tensorflow ; sys_platform == "never"\n')

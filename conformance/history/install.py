@@ -57,18 +57,26 @@ def companion_bounds(env_packages: Sequence[str], pins: Sequence[str]) -> tuple[
     return tuple(out)
 
 
-# Distributions that install the same import package. tf-keras requires `tensorflow`, so
-# a release of tensorflow-cpu also gets a `tensorflow` wheel, whose files overwrite
-# tensorflow-cpu's: of another release, unless both are the same version (the run then
-# imports the other release, or a mix of both that fails with undefined symbols).
+# Distributions that install the same import package. tf-keras requires `tensorflow`, so a
+# release of tensorflow-cpu would also get a `tensorflow` wheel whose files overwrite
+# tensorflow-cpu's (uv installs wheels in parallel, so which file wins varies): another
+# release's (tensorflow-cpu 2.16.1 ran as 2.16.2), or another build's (2.19.1 failed to
+# import on undefined GPU symbols). The twin is overridden out of the resolution: the
+# package the history names provides the module.
 SAME_FILES: dict[str, str] = {"tensorflow-cpu": "tensorflow"}
 
 
-def clashes(versions: dict[str, str]) -> list[tuple[str, str]]:
-    """(package, twin) pairs installed at different versions, with the pin that unites them:
-    ``[("tensorflow-cpu==2.16.1", "tensorflow==2.16.1")]``."""
-    return [(f"{a}=={versions[a]}", f"{b}=={versions[a]}") for a, b in SAME_FILES.items()
-            if a in versions and b in versions and versions[a] != versions[b]]
+def overrides(requirements: Sequence[str]) -> list[str]:
+    """uv overrides that keep each named package's twin out (a marker that never holds)."""
+    named = {pinned_name(r) for r in requirements}
+    return [f'{twin} ; sys_platform == "never"' for package, twin in SAME_FILES.items()
+            if package in named]
+
+
+def clashes(versions: dict[str, str]) -> list[str]:
+    """Twins installed together anyway: ``["tensorflow-cpu==2.16.1 with tensorflow==2.16.2"]``."""
+    return [f"{a}=={versions[a]} with {b}=={versions[b]}" for a, b in SAME_FILES.items()
+            if a in versions and b in versions]
 
 
 def companions(versions: dict[str, str], env_packages: Sequence[str],
@@ -115,24 +123,19 @@ class UvInstaller:
                 return Installed(False, reason=f"uv venv: {failure_reason(made.stderr)}",
                                  seconds=time.perf_counter() - t0)
             # One resolve: the release, its companions' bounds and the suite's own numpy.
+            extra: list[str] = []
+            if overrides(requirements):
+                (venv / "overrides.txt").write_text("\n".join(overrides(requirements)) + "\n")
+                extra = ["--override", str(venv / "overrides.txt")]
             done = self._run("pip", "install", "-q", "--python", str(python), *requirements,
-                             "-e", str(self.project))
+                             *extra, "-e", str(self.project))
             if done.returncode != 0:
                 return Installed(False, reason=failure_reason(done.stderr),
                                  seconds=time.perf_counter() - t0)
             versions = parse_freeze(self._run("pip", "freeze", "--python", str(python)).stdout)
-            twins = clashes(versions)
-            if twins:  # resolve again with each twin at its package's version
-                done = self._run("pip", "install", "-q", "--python", str(python),
-                                 *requirements, *(twin for _, twin in twins),
-                                 "-e", str(self.project))
-                if done.returncode != 0:
-                    pairs = ", ".join(f"{a} with {b}" for a, b in twins)
-                    return Installed(False, reason=f"{pairs} (they install the same files): "
-                                     f"{failure_reason(done.stderr)}",
-                                     seconds=time.perf_counter() - t0)
-                versions = parse_freeze(self._run("pip", "freeze", "--python",
-                                                  str(python)).stdout)
+            if clashes(versions):
+                return Installed(False, reason=f"{', '.join(clashes(versions))} install the "
+                                 f"same files", seconds=time.perf_counter() - t0)
         except subprocess.TimeoutExpired:
             return Installed(False, reason=f"install took more than {self.timeout:g} s",
                              seconds=time.perf_counter() - t0)
