@@ -31,7 +31,9 @@ def test_the_key_names_pins_frameworks_python_suite_and_case_set() -> None:
     others = {key(python="3.12"), key(suite_version="0.2.0"), key(case_set="abd"),
               release_key(PINS[:1], ("tf_keras", "tensorflow"), "3.11", "0.1.0", "abc"),
               release_key(PINS, ("tensorflow",), "3.11", "0.1.0", "abc")}
-    assert key() not in others and len(others) == 5
+    others.add(release_key(PINS, ("tf_keras", "tensorflow"), "3.11", "0.1.0", "abc",
+                           ('tensorflow ; sys_platform == "never"',)))
+    assert key() not in others and len(others) == 6, "another install recipe is a new key"
 
 
 def test_an_entry_round_trips_with_its_pairing(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +23,7 @@ from typing import Any
 
 from conformance.cases.model import Case
 from conformance.environments import Environment
-from conformance.history.install import Installer, companion_bounds, companions
+from conformance.history.install import Installer, companion_bounds, companions, overrides
 from conformance.history.request import Release
 from conformance.history.store import (
     IMPORT_FAILED,
@@ -41,6 +42,7 @@ from conformance.progress import Reporter
 from conformance.upgrade import normalize
 
 Log = Callable[[str], None]
+_INTERRUPTED = threading.Event()
 
 
 def _stderr(line: str) -> None:
@@ -90,8 +92,9 @@ class Plan:
     keep_envs: bool = False
 
     def key(self, release: Release) -> str:
+        bounds = companion_bounds(self.env.packages, release.pins)
         return release_key(release.pins, self.frameworks, self.python, self.suite_version,
-                           self.case_set)
+                           self.case_set, (*bounds, *overrides([*release.pins, *bounds])))
 
 
 class _Labelled:
@@ -176,6 +179,8 @@ def run_release(plan: Plan, release: Release, installer: Installer, analyze: Ana
     finally:
         if not plan.keep_envs:
             installer.remove(venv)
+    if _INTERRUPTED.is_set():
+        return entry
     log(f"{label}: {entry.status}" + (f" ({entry.reason})" if entry.reason else "")
         + f", install {entry.install_seconds:.0f} s, run {entry.run_seconds:.0f} s")
     save(plan.out, entry)
@@ -185,6 +190,7 @@ def run_release(plan: Plan, release: Release, installer: Installer, analyze: Ana
 def run_history(plan: Plan, releases: list[Release], installer: Installer, analyze: Analyze,
                 *, progress: Reporter | None = None, log: Log = _stderr) -> list[Entry]:
     """Every release's entry, oldest first; stored ones with the same key are reused."""
+    _INTERRUPTED.clear()
     entries: dict[str, Entry] = {}
     todo = []
     for release in releases:
@@ -206,8 +212,9 @@ def run_history(plan: Plan, releases: list[Release], installer: Installer, analy
     except BaseException:  # Ctrl-C: no worker of any release may outlive the history
         from conformance.orchestrate import stop_all
 
+        _INTERRUPTED.set()  # releases in flight store nothing: they run again next time
         stop_all()
+        pool.shutdown(wait=False, cancel_futures=True)
         raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    pool.shutdown(wait=True)
     return [entries[r.version] for r in releases]

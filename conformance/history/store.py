@@ -3,10 +3,11 @@
 ``<out>/releases/<slug>/entry.json`` records what was asked (the pins), what it was
 paired with (the companions the resolver chose, with the bounds it was given), how it
 ended and how long it took; the release's run directories sit beside it in ``runs/``.
-The key is a digest of the pins, the frameworks run, the Python, the suite version and
-the case set: an entry with the same key is done (resume), whatever its outcome, so an
-uninstallable release is not tried again until something in its key changes; any
-change (a new suite version, another case set) runs the release again.
+The key is a digest of the pins, the frameworks run, the Python, the suite version, the
+case set and the install recipe (companions' bounds, overrides): an entry with the same key
+is done (resume), whatever its outcome, so an uninstallable release is not tried again
+until something in its key changes; any change (a new suite version, another case set)
+runs the release again.
 """
 
 from __future__ import annotations
@@ -28,10 +29,13 @@ STATUSES = (OK, UNPAIRED, NO_FILES, INSTALL_FAILED, IMPORT_FAILED, RUN_FAILED)
 
 
 def release_key(pins: tuple[str, ...], frameworks: tuple[str, ...], python: str,
-                suite_version: str, case_set: str) -> str:
+                suite_version: str, case_set: str, install: tuple[str, ...] = ()) -> str:
+    """``install``: what the resolver is given besides the pins (companions' bounds,
+    overrides): another recipe is another environment, so the release runs again."""
     text = json.dumps({"pins": sorted(pins), "frameworks": sorted(frameworks),
                        "python": python, "suite_version": suite_version,
-                       "case_set": case_set}, sort_keys=True)
+                       "case_set": case_set, **({"install": sorted(install)} if install else {})},
+                      sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
