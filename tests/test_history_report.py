@@ -77,4 +77,4 @@ def test_terminal_lists_failures_and_change_points() -> None:
     lines = terminal_lines(ENTRIES, change_points(ENTRIES))
     assert lines[0] == "2 of 3 releases ran; 1 change points"
     assert "  keras 3.1.0: import_failed: keras: No module <x>" in lines
-    assert lines[-1] == f"  3.0.0 -> 3.2.0  keras  {IMPL}  gamma_applied: yes -> no"
+    assert lines[-1] == f"  keras 3.0.0 -> 3.2.0  keras  {IMPL}  gamma_applied: yes -> no"

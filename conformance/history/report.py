@@ -67,7 +67,7 @@ def terminal_lines(entries: Sequence[Entry], points: Sequence[ChangePoint]) -> l
         if e.status != OK:
             lines.append(f"  {e.package} {e.version}: {e.status}: {e.reason}")
     for p in points:
-        lines.append(f"  {p.before_version} -> {p.after_version}  {p.framework}  "
+        lines.append(f"  {p.package} {p.before_version} -> {p.after_version}  {p.framework}  "
                      f"{p.implementation}  {p.behaviour}: {p.before} -> {p.after}"
                      + ("" if p.kind == "changed" else f"  ({p.kind})"))
     return lines
