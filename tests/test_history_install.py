@@ -51,6 +51,9 @@ def _fake_uv(tmp_path: Path, install_exit: int) -> str:
     script.write_text(f"""#!/bin/sh
 echo "$@" >> {tmp_path}/calls
 if [ "$1" = venv ]; then mkdir -p "$6/bin" && touch "$6/bin/python"; exit 0; fi
+if [ "$2" = compile ]; then
+  printf 'keras==9.9\\ntensorflow-cpu==2.16.2\\n    # via x\\n'; exit 0
+fi
 if [ "$2" = install ]; then
   [ {install_exit} = 0 ] || echo "  \u00d7 No solution found: keras==9.9 is not on the index" >&2
   exit {install_exit}
@@ -66,14 +69,18 @@ def test_uv_installer_reports_a_failed_install_with_the_reason(tmp_path: Path) -
         tmp_path / "env", ["keras==9.9", "tensorflow-cpu<=2.21.0"])
     assert not got.ok and got.reason == "No solution found: keras==9.9 is not on the index"
     calls = (tmp_path / "calls").read_text().splitlines()
-    assert "install -q --python" in calls[1] and calls[1].endswith(f"-e {tmp_path}")
-    assert "keras==9.9 tensorflow-cpu<=2.21.0 --override" in calls[1], \
-        "one resolve: the release, the bounds and the suite together"
+    assert "install -q --python" in calls[2] and calls[2].endswith(f"-e {tmp_path}")
+    assert calls[1].endswith("requirements.in") and " compile " in f" {calls[1]} "
+    assert (tmp_path / "env" / "requirements.in").read_text() == (
+        f"keras==9.9\ntensorflow-cpu<=2.21.0\n-e {tmp_path}\n"), "the release, bounds, suite"
+    assert "keras==9.9 tensorflow-cpu==2.16.2 --override" in calls[2], \
+        "installed: the exact versions the resolver chose with the twin in"
 
 
 def test_uv_installer_reads_back_the_versions(tmp_path: Path) -> None:
     installer = UvInstaller(_fake_uv(tmp_path, 0), "python3.11", tmp_path)
     got = installer.install(tmp_path / "env", ["keras==3.0.0"])
+    assert " compile " not in (tmp_path / "calls").read_text(), "no twin: one step"
     assert got.ok and got.python == str(tmp_path / "env" / "bin" / "python")
     assert got.versions == {"keras": "3.0.0", "tensorflow-cpu": "2.16.2"}
     installer.remove(tmp_path / "env")
@@ -100,6 +107,7 @@ def test_the_override_reaches_uv_and_a_clash_is_an_install_failure(tmp_path: Pat
 echo "$@" >> {tmp_path}/calls
 if [ "$1" = venv ]; then mkdir -p "$6/bin" && touch "$6/bin/python"; exit 0; fi
 if [ "$2" = install ]; then exit 0; fi
+if [ "$2" = compile ]; then printf 'tensorflow-cpu==2.16.1\\ntf-keras==2.16.0\\n'; exit 0; fi
 printf 'tensorflow-cpu==2.16.1\\ntensorflow==2.16.2\\n'
 """)
     script.chmod(script.stat().st_mode | stat.S_IEXEC)

@@ -125,6 +125,12 @@ class UvInstaller:
             # One resolve: the release, its companions' bounds and the suite's own numpy.
             extra: list[str] = []
             if overrides(requirements):
+                # Resolve with the twin first, so that its constraints still pair the rest
+                # (tf-keras 2.16 wants tensorflow 2.16), then install those exact versions
+                # with the twin overridden out.
+                requirements, reason = self._resolved(python, venv, requirements)
+                if reason:
+                    return Installed(False, reason=reason, seconds=time.perf_counter() - t0)
                 (venv / "overrides.txt").write_text("\n".join(overrides(requirements)) + "\n")
                 extra = ["--override", str(venv / "overrides.txt")]
             done = self._run("pip", "install", "-q", "--python", str(python), *requirements,
@@ -140,6 +146,20 @@ class UvInstaller:
             return Installed(False, reason=f"install took more than {self.timeout:g} s",
                              seconds=time.perf_counter() - t0)
         return Installed(True, str(python), versions=versions, seconds=time.perf_counter() - t0)
+
+    def _resolved(self, python: Path, venv: Path,
+                  requirements: Sequence[str]) -> tuple[list[str], str]:
+        """``requirements`` as the exact versions the resolver picks for them (with every
+        dependency in, twins included), or the reason it cannot."""
+        (venv / "requirements.in").write_text("\n".join([*requirements,
+                                                         f"-e {self.project}"]) + "\n")
+        done = self._run("pip", "compile", "-q", "--python", str(python),
+                         str(venv / "requirements.in"))
+        if done.returncode != 0:
+            return [], failure_reason(done.stderr)
+        chosen = parse_freeze(done.stdout)
+        return [f"{pinned_name(r)}=={chosen[pinned_name(r)]}" if pinned_name(r) in chosen
+                else r for r in requirements], ""
 
     def remove(self, venv: Path) -> None:
         shutil.rmtree(venv, ignore_errors=True)
