@@ -8,6 +8,7 @@
     nox -s explore -- --budget 10m    bug hunt beyond the matrix -> reports/explore/
     nox -s shard-torch   one environment's run, for a machine of its own
     nox -s merge -- DIR...   reports and gate from shards made on several machines
+    nox -s history -- 'keras>=3.0'    every release in the range: when did behaviour change
 
 The list of environments and their pins lives in conformance/environments.py.
 
@@ -43,6 +44,7 @@ CASES = "cases/generated"
 RUNS = "reports/runs"
 EXPECTATIONS = "expectations"
 UPGRADE_VENVS = ROOT / ".nox" / "_upgrade"
+HISTORY_VENVS = ROOT / ".nox" / "_history"
 # The report env pins numpy so that case inputs are drawn by one known NumPy; ml_dtypes
 # rounds bfloat16 inputs there (and runs the oracle row's bfloat16 cases); rich draws the
 # live progress lines of `conformance run` (framework envs never need it).
@@ -331,6 +333,35 @@ def upgrade(session: nox.Session) -> None:
     if changed:
         session.error("behaviour changed (see the diff above, reports/upgrade/diff.csv "
                       "and the report's Upgrade check section)")
+
+
+@nox.session(python=PYTHON)
+def history(session: nox.Session) -> None:
+    """Every release of a range, each in its own uv environment: when did behaviour change.
+
+        nox -s history -- 'keras>=3.0'                  (quoted: the shell reads >)
+        nox -s history -- 'tensorflow-cpu>=2.16' 'tf-keras>=2.16' [--latest-patch]
+
+    Releases already run with the same pins, suite version and case set are kept
+    (resume). Writes reports/history/ (behaviours.csv, changes.csv, releases.csv,
+    index.html) and lists the change points; see conformance/history/.
+    """
+    if not session.posargs:
+        session.error("name a range, e.g. nox -s history -- 'keras>=3.0'")
+    _install(session, tuple(ORCHESTRATION), ("--no-deps", "-e", "."))
+    uv = _uv()
+    _uv_settings()  # pip's package sources, for uv
+    if not (ROOT / CASES / "manifest.jsonl").exists():
+        session.run("conformance", "generate", "--out", CASES)
+    # The session's defaults first, so that an option in posargs (--out, --cases) wins.
+    session.run("conformance", "history", "--cases", CASES, "--out", "reports/history",
+                "--envs", str(HISTORY_VENVS), "--python", str(Path(session.bin) / "python"),
+                *(["--uv", uv] if uv else []),
+                "--pip-python", sys.executable,  # nox's own: the session's env has no pip
+                *session.posargs)
+    if (ROOT / RUNS).exists():  # the main report's "Behaviour history" section
+        session.run("conformance", "report", "--runs", RUNS, "--cases", CASES,
+                    "--out", "reports", silent=True)
 
 
 def _make_framework_tests(name: str) -> None:

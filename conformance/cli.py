@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from conformance.environments import ADAPTERS, ENV_BY_NAME
+from conformance.history import cli as history_cli
 from conformance.port import cli as port_cli
 
 EXIT_BAD_INPUT = 2
@@ -122,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="where the archives go (default: $OUT)")
     _add_gate_parsers(sub)
     port_cli.add_parser(sub)  # conformance port (conformance/port/cli.py)
+    history_cli.add_parser(sub)
     return p
 
 
@@ -420,6 +422,7 @@ COMMANDS = {"generate": cmd_generate, "worker": cmd_worker, "run": cmd_run,
             "device": cmd_device}
 COMMANDS.update({"gate": cmd_gate, "expectations": cmd_expectations, "diff": cmd_diff})
 COMMANDS["port"] = port_cli.cmd_port
+COMMANDS["history"] = history_cli.cmd_history
 
 
 def main(argv: Sequence[str] | None = None) -> int:

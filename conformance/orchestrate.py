@@ -377,3 +377,12 @@ def run_all(workers: list[tuple[str, str]], cases: Path, out: Path, case_timeout
 
 def default_python() -> str:
     return sys.executable
+
+
+def stop_all() -> None:
+    """Kill every worker started by any thread and start no more: for callers that run
+    :func:`run_all` from threads of their own (``conformance history``) when interrupted."""
+    _STOP.set()
+    with _LIVE_LOCK:
+        for proc in list(_LIVE):
+            _kill_group(proc)

@@ -271,3 +271,15 @@ def test_worker_failing_before_its_header_is_reported_not_restarted(tmp_path: Pa
     assert run.restarts == 0 and "before reporting" in run.import_error
     assert "manifest.jsonl:1" in run.import_error
     TALLY["survived"] += 1
+
+
+def test_stop_all_lets_no_worker_start(tmp_path: Path) -> None:
+    """What `conformance history` calls on Ctrl-C: its releases run `run_all` in threads."""
+    from conformance import orchestrate
+
+    orchestrate.stop_all()
+    try:
+        run = orchestrate.run_framework("numpy", sys.executable, tmp_path, tmp_path / "out", 5.0)
+    finally:
+        orchestrate._STOP.clear()
+    assert run.run_dir is None and run.results == 0 and not (tmp_path / "out").exists()

@@ -60,6 +60,15 @@ def test_write_html(analysis: Analysis, tmp_path: Path) -> None:
     assert path == tmp_path / "index.html" and path.read_text().startswith("<!doctype html>")
 
 
+def test_the_history_section_is_embedded_when_a_history_exists(analysis: Analysis,
+                                                               tmp_path: Path) -> None:
+    assert "Behaviour history" not in write_html(analysis, tmp_path).read_text()
+    (tmp_path / "history").mkdir()
+    (tmp_path / "history" / "section.html").write_text("<p>2 change points</p>")
+    page = write_html(analysis, tmp_path).read_text()
+    assert "<h2 id='history'>Behaviour history</h2><p>2 change points</p>" in page
+
+
 def test_numpy_export_reproduces_y_eval(analysis: Analysis) -> None:
     data = ReportData(analysis)
     for col in representative(data):

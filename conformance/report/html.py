@@ -105,9 +105,11 @@ def _porting(data: ReportData,
 
 
 def render(analysis: Analysis, upgrade_section: str = "",
-           ports: Mapping[tuple[str, str], Mapping[str, Any]] | None = None) -> str:
+           ports: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
+           history_section: str = "") -> str:
     """The whole page; ``upgrade_section`` is the escaped HTML of the latest upgrade diff,
-    ``ports`` the verified ports by framework pair (``porting.load_ports``)."""
+    ``ports`` the verified ports by framework pair (``porting.load_ports``),
+    ``history_section`` the change points of ``nox -s history`` (``reports/history/``)."""
     data = ReportData(analysis)
     errors = framework_errors(analysis.results, analysis.cases,
                               named_error_cases(analysis.rows))
@@ -135,6 +137,8 @@ def render(analysis: Analysis, upgrade_section: str = "",
         f"<h2>Error distribution</h2>{error_strips(data)}"
         f"<h2>Porting batch norm between frameworks</h2>{_porting(data, ports)}"
         + (f"<h2 id='upgrade'>Upgrade check</h2>{upgrade_section}" if upgrade_section else "")
+        + (f"<h2 id='history'>Behaviour history</h2>{history_section}" if history_section
+           else "")
         + "<aside id='panel' hidden><button class='close' type='button'>close ✕</button>"
         "<div id='panel-body'></div></aside>"
         f"<div id='details' hidden>{''.join(details)}</div>"
@@ -145,5 +149,8 @@ def write_html(analysis: Analysis, out: Path) -> Path:
     path = out / "index.html"
     section = out / "upgrade" / "section.html"
     upgrade = section.read_text(encoding="utf-8") if section.exists() else ""
-    write_text_atomic(path, render(analysis, upgrade, load_ports(out / "ports")))
+    history = out / "history" / "section.html"
+    write_text_atomic(path, render(analysis, upgrade, load_ports(out / "ports"),
+                                   history.read_text(encoding="utf-8")
+                                   if history.exists() else ""))
     return path
