@@ -247,14 +247,23 @@ def hyperparameter_kwargs(case: Case, api: str, momentum: str = "momentum",
                           epsilon: str = "epsilon") -> dict[str, float]:
     """The case's momentum and epsilon under the framework's argument names, none passed for
     ``"default"``; a cumulative average (momentum ``"none"``) is UNSUPPORTED for ``api``."""
-    m, e = case.get("momentum"), case.get("epsilon")
+    return momentum_epsilon_kwargs(case.get("momentum"), case.get("epsilon"),  # type: ignore[arg-type]
+                                   api, momentum, epsilon)
+
+
+def momentum_epsilon_kwargs(m: float | str, e: float | str, api: str,
+                            momentum: str = "momentum",
+                            epsilon: str = "epsilon") -> dict[str, float]:
+    """``m`` and ``e`` (a float, ``"default"``: pass nothing, momentum ``"none"``: a
+    cumulative average, UNSUPPORTED for ``api``) under the framework's argument names;
+    what the adapters' rows and their ``Portable`` layers both pass."""
     if m == "none":
         raise Unsupported(f"{api} has no cumulative-average momentum")
     out: dict[str, float] = {}
     if m != "default":
-        out[momentum] = float(m)  # type: ignore[arg-type]
+        out[momentum] = float(m)
     if e != "default":
-        out[epsilon] = float(e)  # type: ignore[arg-type]
+        out[epsilon] = float(e)
     return out
 
 

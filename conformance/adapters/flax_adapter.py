@@ -62,6 +62,7 @@ from conformance.adapters.base import (
     Unsupported,
     Variable,
     hyperparameter_kwargs,
+    momentum_epsilon_kwargs,
 )
 from conformance.adapters.documented import signature_default, verified_claims
 from conformance.cases.model import Case
@@ -212,14 +213,8 @@ class LinenPort(Portable):
 
     def arguments(self, shape: tuple[int, ...], channel_axis: int, momentum: float | str,
                   epsilon: float | str) -> dict[str, Any]:
-        if momentum == "none":
-            raise Unsupported("Flax BatchNorm has no cumulative-average momentum")
-        out: dict[str, Any] = {"axis": channel_axis}
-        if momentum != "default":
-            out["momentum"] = float(momentum)
-        if epsilon != "default":
-            out["epsilon"] = float(epsilon)
-        return out
+        return {"axis": channel_axis,
+                **momentum_epsilon_kwargs(momentum, epsilon, "flax.linen.BatchNorm")}
 
     def build(self, arguments: Mapping[str, Any], shape: tuple[int, ...], dtype: str) -> Any:
         if dtype != "float32":

@@ -40,6 +40,7 @@ from conformance.adapters.base import (
     Portable,
     Unsupported,
     Variable,
+    momentum_epsilon_kwargs,
 )
 from conformance.adapters.documented import signature_default, verified_claims
 from conformance.cases.model import Case
@@ -266,14 +267,8 @@ class GluonPort(_StepRunner, Portable):
 
     def arguments(self, shape: tuple[int, ...], channel_axis: int, momentum: float | str,
                   epsilon: float | str) -> dict[str, Any]:
-        if momentum == "none":
-            raise Unsupported("MXNet has no cumulative-average momentum")
-        out: dict[str, Any] = {"axis": channel_axis, "in_channels": shape[channel_axis]}
-        if momentum != "default":
-            out["momentum"] = float(momentum)
-        if epsilon != "default":
-            out["epsilon"] = float(epsilon)
-        return out
+        return {"axis": channel_axis, "in_channels": shape[channel_axis],
+                **momentum_epsilon_kwargs(momentum, epsilon, "MXNet")}
 
     def build(self, arguments: Mapping[str, Any], shape: tuple[int, ...], dtype: str) -> Any:
         mx = _mx()

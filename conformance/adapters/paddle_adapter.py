@@ -40,6 +40,7 @@ from conformance.adapters.base import (
     Portable,
     Unsupported,
     Variable,
+    momentum_epsilon_kwargs,
 )
 from conformance.adapters.documented import signature_default, verified_claims
 from conformance.cases.model import Case
@@ -198,18 +199,12 @@ class PaddlePort(Portable):
 
     def arguments(self, shape: tuple[int, ...], channel_axis: int, momentum: float | str,
                   epsilon: float | str) -> dict[str, Any]:
-        if momentum == "none":
-            raise Unsupported("momentum is a float; Paddle has no cumulative-average option")
         rank = len(shape)
         if rank not in _RANKS[self.name]:
             raise Unsupported(f"{self.name} takes rank {_RANKS[self.name]} input, not {rank}")
         fmt = _CHANNELS_FIRST[rank] if channel_axis == 1 or rank == 2 else _CHANNELS_LAST[rank]
-        out: dict[str, Any] = {"num_features": shape[channel_axis], "data_format": fmt}
-        if momentum != "default":
-            out["momentum"] = float(momentum)
-        if epsilon != "default":
-            out["epsilon"] = float(epsilon)
-        return out
+        return {"num_features": shape[channel_axis], "data_format": fmt,
+                **momentum_epsilon_kwargs(momentum, epsilon, "Paddle")}
 
     def build(self, arguments: Mapping[str, Any], shape: tuple[int, ...], dtype: str) -> Any:
         cls = getattr(_paddle().nn, self.name.rsplit(".", 1)[1])

@@ -15,7 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from conformance.adapters.base import Implementation, Outputs, Portable, Unsupported, Variable
+from conformance.adapters.base import (
+    Implementation,
+    Outputs,
+    Portable,
+    Unsupported,
+    Variable,
+    momentum_epsilon_kwargs,
+)
 from conformance.adapters.tfkeras import _runtime as rt
 from conformance.adapters.tfkeras.paths import default_path, flag_qualifiers, row
 from conformance.cases.model import Case
@@ -166,14 +173,8 @@ class TfKerasPort(Portable):
 
     def arguments(self, shape: tuple[int, ...], channel_axis: int, momentum: float | str,
                   epsilon: float | str) -> dict[str, Any]:
-        if momentum == "none":
-            raise Unsupported("tf_keras has no cumulative-average momentum")
-        out: dict[str, Any] = {"axis": channel_axis}
-        if momentum != "default":
-            out["momentum"] = float(momentum)
-        if epsilon != "default":
-            out["epsilon"] = float(epsilon)
-        return out
+        return {"axis": channel_axis,
+                **momentum_epsilon_kwargs(momentum, epsilon, "tf_keras")}
 
     def build(self, arguments: Mapping[str, Any], shape: tuple[int, ...], dtype: str) -> Any:
         layer = rt.keras().layers.BatchNormalization(**arguments, dtype=dtype)
