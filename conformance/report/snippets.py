@@ -122,29 +122,113 @@ def _torch(impl: str, case: Case) -> str:
             "m.eval()\nprint('y_eval', m(t(eval_x)).detach().numpy())")
 
 
+# Qualifiers that name the path a row took or its dtype, not an argument the user passes.
+_KERAS_TAGS = frozenset({"fused", "non_fused", "float64"})
+
+
+def _keras_qualifiers(impl: str) -> tuple[dict[str, str], set[str]] | None:
+    """The row's constructor arguments (``[center=False]``, ``[virtual_batch_size=2]``,
+    ``[renorm,rmin=1,...]``) as source text, and its tags (``fit``); None for a qualifier
+    this generator cannot write (the snippet then runs the suite's row)."""
+    kwargs: dict[str, str] = {}
+    clipping: dict[str, float] = {}
+    tags: set[str] = set()
+    for q in filter(None, impl.partition("[")[2].rstrip("]").split(",")):
+        key, sep, value = q.partition("=")
+        if key in ("rmin", "rmax", "dmax"):
+            clipping[key] = float(value)
+        elif sep:
+            kwargs[key] = value
+        elif key == "renorm":
+            from conformance.adapters.tfkeras.batchnorm import RENORM_MOMENTUM
+
+            kwargs.update(renorm="True", renorm_momentum=repr(RENORM_MOMENTUM))
+        elif key == "fit":
+            tags.add(key)
+        elif key not in _KERAS_TAGS:
+            return None
+    if clipping:
+        kwargs["renorm_clipping"] = repr(clipping)
+    return kwargs, tags
+
+
+def _keras_ops(conv: str, case: Case) -> str:
+    """``keras.ops.moments`` + ``keras.ops.batch_normalization`` with the EMA a caller keeps
+    (the row's own recipe: the layer's default decay and epsilon where the case has none)."""
+    from conformance.adapters.keras3 import _OPS_FLAGS, OPS_DEFAULTS
+    from conformance.oracle.batchnorm import reduce_axes
+
+    m, e = case.get("momentum"), case.get("epsilon")
+    decay = OPS_DEFAULTS["decay"] if m == "default" else float(m)  # type: ignore[arg-type]
+    eps = OPS_DEFAULTS["epsilon"] if e == "default" else float(e)  # type: ignore[arg-type]
+    off = _OPS_FLAGS.get(str(case.get("flags")), ())
+    scale = "None" if "scale" in off else "t(gamma)"
+    offset = "None" if "offset" in off else "t(beta)"
+    axes = list(reduce_axes(len(case.shape), case.channel_axis))
+    return ("import keras\nops = keras.ops\n"
+            f"t = lambda a: ops.cast(ops.convert_to_tensor(a), '{case.dtype}')\n"
+            f"bn = lambda x, m, v: ops.batch_normalization(x, m, v, axis={case.channel_axis}, "
+            f"offset={offset}, scale={scale}, epsilon={eps!r})\n"
+            f"rm = ops.zeros(({case.channels},), '{case.dtype}')\n"
+            f"rv = ops.ones(({case.channels},), '{case.dtype}')\n"
+            "for step, x in enumerate(train, 1):\n"
+            f"    mean, var = ops.moments(t(x), axes={axes})\n"
+            f"    print(step, 'y_train', {conv}(bn(t(x), mean, var)))\n"
+            f"    rm = rm * {decay!r} + mean * (1 - {decay!r})\n"
+            f"    rv = rv * {decay!r} + var * (1 - {decay!r})\n"
+            f"    print(step, 'running_mean', {conv}(rm), 'running_var', {conv}(rv))\n"
+            f"print('y_eval', {conv}(bn(t(eval_x), rm, rv)))")
+
+
 def _keras_like(module: str) -> Callable[[str, Case], str]:
     # Keras 3 converts from any backend (a torch tensor that requires grad has no __array__);
     # tf_keras tensors are NumPy-convertible.
     conv = "keras.ops.convert_to_numpy" if module == "keras" else "np.asarray"
+    framework = "keras" if module == "keras" else "tf_keras"
 
     def gen(impl: str, case: Case) -> str:
         if case.op == "dropout":
             cls = impl.split("[", maxsplit=1)[0]
             return (f"import {module}\n"
                     f"y = {conv}({cls}({case.get('rate')!r})(x, training=True))\n" + DROP_PRINT)
+        if impl.startswith("keras.ops.batch_normalization"):
+            return _keras_ops(conv, case)
+        parsed = _keras_qualifiers(impl)
+        if parsed is None:
+            return _suite_row(framework, impl, case)
+        extra, tags = parsed
         kw = _kwargs(case, {"momentum": "momentum", "epsilon": "epsilon"},
                      {"axis": case.channel_axis})
         flags = {"scale_off": ", scale=False", "center_off": ", center=False",
                  "affine_off": ", center=False, scale=False"}.get(str(case.get("flags")), "")
-        return (f"import {module}\n"
-                f"layer = {module}.layers.BatchNormalization({kw}{flags}, dtype='{case.dtype}')\n"
-                "layer.build(train[0].shape)\n"
-                "if layer.gamma is not None: layer.gamma.assign(gamma)\n"
-                "if layer.beta is not None: layer.beta.assign(beta)\n"
+        flags += "".join(f", {k}={v}" for k, v in extra.items() if f", {k}=" not in flags)
+        build = (f"import {module}\n"
+                 f"layer = {module}.layers.BatchNormalization({kw}{flags}, "
+                 f"dtype='{case.dtype}')\n"
+                 "layer.build(train[0].shape)\n"
+                 # ghost batches keep (1, ..., C)-shaped variables
+                 "if layer.gamma is not None: "
+                 "layer.gamma.assign(np.reshape(gamma, tuple(layer.gamma.shape)))\n"
+                 "if layer.beta is not None: "
+                 "layer.beta.assign(np.reshape(beta, tuple(layer.beta.shape)))\n")
+        stats = (f"'moving_mean', {conv}(layer.moving_mean), "
+                 f"'moving_variance', {conv}(layer.moving_variance)")
+        if "fit" in tags:  # as the [fit] row: one fit step per batch, SGD at rate 0
+            return (build +
+                    f"model = {module}.Sequential([{module}.Input(shape=train.shape[2:], "
+                    f"dtype='{case.dtype}'), layer])\n"
+                    f"model.compile(optimizer={module}.optimizers.SGD(learning_rate=0.0), "
+                    "loss='mse')\n"
+                    "for step, x in enumerate(train, 1):\n"
+                    "    model.fit(x, np.zeros_like(x), batch_size=len(x), epochs=1, "
+                    "verbose=0, shuffle=False)\n"
+                    f"    print(step, {stats})\n"
+                    "print('y_eval', model.predict(eval_x, batch_size=len(eval_x), "
+                    "verbose=0))")
+        return (build +
                 "for step, x in enumerate(train, 1):\n"
                 "    layer(x, training=True)\n"
-                f"    print(step, 'moving_mean', {conv}(layer.moving_mean), "
-                f"'moving_variance', {conv}(layer.moving_variance))\n"
+                f"    print(step, {stats})\n"
                 f"print('y_eval', {conv}(layer(eval_x, training=False)))")
 
     return gen
