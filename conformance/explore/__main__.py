@@ -44,8 +44,10 @@ def _envs(pairs: list[str], only: list[str]) -> dict[str, str]:
         if not sep or name not in ENV_BY_NAME:
             raise UsageError(f"--env {item!r}: expected ENV=PYTHON with ENV one of "
                              f"{', '.join(ENV_BY_NAME)}")
-        if python.startswith("!"):
-            continue  # an environment that could not be built
+        if python.startswith("!"):  # an environment that could not be built: said, not hidden
+            print(f"explore: environment {name} not explored ({python[1:].strip() or 'not built'})",
+                  file=sys.stderr)
+            continue
         envs.update(dict.fromkeys(ENV_BY_NAME[name].frameworks, python))
     unknown = [f for f in only if f not in ADAPTERS]
     if unknown:
