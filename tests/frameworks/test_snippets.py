@@ -8,6 +8,11 @@ on a qualifier fails here, not in a reader's terminal. A recipe row's snippet ru
 suite's own row; when that row declines the case (``Unsupported``, as the worker would
 record it) the next case with the same qualified name is tried, and a name no case runs
 needs no snippet.
+
+Each environment's snippets run in a fresh interpreter (this module as a script), as a
+reader runs one: other test modules of the session leave framework state behind (after
+the ONNX Runtime adapter tests, torch's TorchScript exporter fails on a later export in
+the same process), which is not what a snippet meets in a terminal.
 """
 
 from __future__ import annotations
@@ -15,7 +20,12 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -50,7 +60,8 @@ def _run(code: str, name: str) -> None:
         exec(compile(code, f"<snippet {name}>", "exec"), {"__name__": "__main__"})
 
 
-def smoke(env: str) -> None:
+def _smoke_here(env: str) -> tuple[int, list[str]]:
+    """Run the snippets in this process: how many ran, and the failures."""
     failures, ran = [], 0
     for framework in ENV_BY_NAME[env].frameworks:
         for name, cases in qualified_rows(list(_adapter(framework).implementations())):
@@ -64,6 +75,18 @@ def smoke(env: str) -> None:
                                     f"{type(exc).__name__}: {str(exc)[:200]}")
                 ran += 1
                 break
+    return ran, failures
+
+
+def smoke(env: str) -> None:
+    root = Path(__file__).resolve().parents[2]
+    path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
+    proc = subprocess.run([sys.executable, __file__, env], check=False, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": path}, timeout=1800)
+    lines = proc.stdout.strip().splitlines()
+    assert proc.returncode == 0 and lines, (
+        f"snippet runner for {env} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
+    ran, failures = json.loads(lines[-1])
     assert ran, f"no snippet ran in env {env}"
     assert not failures, f"{len(failures)} of {ran} snippets fail:\n" + "\n".join(failures)
 
@@ -113,3 +136,8 @@ def test_onnx_snippets() -> None:
 @pytest.mark.framework("paddle")
 def test_paddle_snippets() -> None:
     smoke("paddle")
+
+
+if __name__ == "__main__":  # the fresh interpreter smoke() starts
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    print(json.dumps(_smoke_here(sys.argv[1])))
