@@ -9,6 +9,7 @@
     nox -s shard-torch   one environment's run, for a machine of its own
     nox -s merge -- DIR...   reports and gate from shards made on several machines
     nox -s history -- 'keras>=3.0'    every release in the range: when did behaviour change
+    nox -s port          every default pair ported and verified by running both frameworks
 
 The list of environments and their pins lives in conformance/environments.py.
 
