@@ -9,7 +9,6 @@ happened, and what every other framework does on the same configuration.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -18,52 +17,15 @@ import numpy as np
 from conformance.cases.model import Case
 from conformance.explore.group import RootCause
 from conformance.explore.known import Known, Verdict, case_json
-from conformance.report.snippets import EMBED_LIMIT, GENERATORS, arrays_block, snippet
+from conformance.report.snippets import EMBED_LIMIT, snippet
 
 # (framework, implementation) -> what it did on the root cause's case
 Others = Mapping[tuple[str, str], str]
 
 
-def _tensorflow(impl: str, case: Case) -> str:
-    """tf.nn / tf.compat.v1 forms (``report.snippets`` has no generator for them): the
-    training-mode output of the first step, which is what their pairs compare."""
-    if case.op == "dropout":
-        rate, noise = case.get("rate"), case.get("noise_shape")
-        ns = f", noise_shape={list(noise)}" if isinstance(noise, tuple) else ""
-        call = {"tf.nn.dropout": f"tf.nn.dropout(x, rate={rate!r}{ns})",
-                "tf.compat.v1.layers.dropout":
-                    f"tf.compat.v1.layers.dropout(x, rate={rate!r}{ns}, training=True)"}.get(
-            impl.split("[", 1)[0], f"tf.nn.dropout(x, rate={rate!r}{ns})")
-        return "import tensorflow as tf\ntf.random.set_seed(0)\n" \
-               f"y = {call}.numpy()\nprint(y)"
-    axes = [i for i in range(len(case.shape)) if i != case.channel_axis]
-    eps = case.get("epsilon")
-    eps = 1e-3 if eps == "default" else eps
-    if "fused_batch_norm" in impl:
-        fmt = "NCHW" if case.channel_axis == 1 else "NHWC"
-        return ("import tensorflow as tf\n"
-                f"y, m, v = tf.compat.v1.nn.fused_batch_norm(train[0], gamma, beta, "
-                f"epsilon={eps!r}, data_format='{fmt}', is_training=True)\nprint(y.numpy())")
-    return ("import tensorflow as tf\n"
-            f"mean, var = tf.nn.moments(tf.constant(train[0]), axes={axes}, keepdims=True)\n"
-            f"shape = [1] * train[0].ndim; shape[{case.channel_axis}] = -1\n"
-            "y = tf.nn.batch_normalization(train[0], mean, var, beta.reshape(shape), "
-            f"gamma.reshape(shape), {eps!r})\nprint(y.numpy())")
-
-
 def repro(framework: str, implementation: str, case: Case,
           inputs: Mapping[str, np.ndarray] | None) -> str:
-    if framework == "tensorflow" and framework not in GENERATORS:
-        text = (f"# tensorflow: {implementation} on case {case.id} ({case.dtype}, shape "
-                f"{case.shape})\nimport numpy as np\n{arrays_block(case, inputs)}\n"
-                f"{_tensorflow(implementation, case)}\n")
-    else:
-        text = snippet(framework, implementation, case, inputs)
-        if case.op == "dropout" and case.dtype != "float32" and "keras" in framework:
-            # report.snippets builds the Keras layer at its default dtype (float32), which
-            # would cast the input back; the adapter builds it at the case's dtype.
-            text = re.sub(r"(layers\.\w*Dropout\w*\([^()]*)\)", rf"\1, dtype='{case.dtype}')",
-                          text, count=1)
+    text = snippet(framework, implementation, case, inputs)
     poison = str(case.get("poison", "none"))
     embedded = inputs is not None and sum(a.size for a in inputs.values()) <= EMBED_LIMIT
     if poison != "none" and not embedded:

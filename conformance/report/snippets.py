@@ -190,12 +190,14 @@ def _keras_like(module: str) -> Callable[[str, Case], str]:
         if case.op == "dropout":
             cls = impl.split("[", maxsplit=1)[0]
             return (f"import {module}\n"
-                    f"y = {conv}({cls}({case.get('rate')!r})(x, training=True))\n" + DROP_PRINT)
+                    f"y = {conv}({cls}({case.get('rate')!r}, dtype='{case.dtype}')"
+                    "(x, training=True))\n" + DROP_PRINT)
         if impl.startswith("keras.ops.batch_normalization"):
             return _keras_ops(conv, case)
         parsed = _keras_qualifiers(impl)
         if parsed is None:
-            return _suite_row(framework, impl, case)
+            return _suite_row(framework, impl, case,
+                              "a variant this generator cannot write: the adapter's row")
         extra, tags = parsed
         kw = _kwargs(case, {"momentum": "momentum", "epsilon": "epsilon"},
                      {"axis": case.channel_axis})
@@ -484,22 +486,82 @@ def _onnxruntime(impl: str, case: Case) -> str:
             "'m': rm, 'v': rv})[0])")
 
 
+def _tensorflow(impl: str, case: Case) -> str:
+    """tf.nn / tf.compat.v1 rows, as the tensorflow adapter calls them."""
+    from conformance.adapters.tfops import _RECIPE_FLAGS, RECIPE_DEFAULTS
+    from conformance.oracle.batchnorm import reduce_axes
+
+    base = impl.split("[", maxsplit=1)[0]
+    if case.op == "dropout":
+        rate, noise = case.get("rate"), case.get("noise_shape")
+        ns = f", noise_shape={list(noise)}" if isinstance(noise, tuple) else ""
+        if base == "tf.compat.v1.layers.dropout":
+            return ("import tensorflow as tf\n"
+                    f"y = tf.compat.v1.layers.dropout(x, rate={rate!r}{ns}, "
+                    "training=True).numpy()\n" + DROP_PRINT)
+        # [keep_prob]: the row passes the case's rate as keep_prob, on purpose (the
+        # v1 argument's meaning is the measured behaviour).
+        arg = "keep_prob" if base == "tf.compat.v1.nn.dropout" else "rate"
+        return (f"import tensorflow as tf\ny = {base}(x, {arg}={rate!r}{ns}).numpy()\n"
+                + DROP_PRINT)
+    m, e = case.get("momentum"), case.get("epsilon")
+    if base == "tf.compat.v1.nn.fused_batch_norm":
+        fmt = {(4, 1): "NCHW", (4, 3): "NHWC", (5, 1): "NCDHW", (5, 4): "NDHWC"}.get(
+            (len(case.shape), case.channel_axis), "NHWC")
+        kw = f", data_format='{fmt}'" + ("" if e == "default" else f", epsilon={float(e)!r}")  # type: ignore[arg-type]
+        avg = m != "default"
+        pdt = "float32" if case.dtype in ("float16", "bfloat16") else case.dtype
+        return ("import tensorflow as tf\nfn = tf.compat.v1.nn.fused_batch_norm\n"
+                f"g, b = tf.constant(gamma.astype('{pdt}')), tf.constant(beta.astype('{pdt}'))\n"
+                f"rm, rv = tf.zeros({case.channels}, '{pdt}'), tf.ones({case.channels}, '{pdt}')\n"
+                "for step, x in enumerate(train, 1):\n"
+                + (f"    y, rm, rv = fn(x, g, b, mean=rm, variance=rv, is_training=True, "
+                   f"exponential_avg_factor={float(m)!r}{kw})\n" if avg else  # type: ignore[arg-type]
+                   f"    y, rm, rv = fn(x, g, b, is_training=True{kw})\n")
+                + "    " + STATS_PRINT.format("rm.numpy()", "rv.numpy()")
+                + f"y_eval, _, _ = fn(eval_x, g, b, mean=rm, variance=rv, is_training=False{kw})\n"
+                "print('y_eval', y_eval.numpy())")
+    if base == "tf.nn.batch_normalization":  # moments + the op; the EMA is the recipe's
+        decay = RECIPE_DEFAULTS["decay"] if m == "default" else float(m)  # type: ignore[arg-type]
+        eps = RECIPE_DEFAULTS["variance_epsilon"] if e == "default" else float(e)  # type: ignore[arg-type]
+        off = _RECIPE_FLAGS.get(str(case.get("flags")), ())
+        shape = [1] * len(case.shape)
+        shape[case.channel_axis] = case.channels
+        scale = "None" if "scale" in off else f"gamma.reshape({shape})"
+        offset = "None" if "offset" in off else f"beta.reshape({shape})"
+        axes = list(reduce_axes(len(case.shape), case.channel_axis))
+        return ("import tensorflow as tf\n"
+                f"rm, rv = tf.zeros({shape}, '{case.dtype}'), tf.ones({shape}, '{case.dtype}')\n"
+                "for step, x in enumerate(train, 1):\n"
+                f"    mean, var = tf.nn.moments(tf.constant(x), axes={axes}, keepdims=True)\n"
+                f"    y = tf.nn.batch_normalization(x, mean, var, {offset}, {scale}, {eps!r})\n"
+                f"    rm = {decay!r} * rm + (1 - {decay!r}) * mean\n"
+                f"    rv = {decay!r} * rv + (1 - {decay!r}) * var\n"
+                "    " + STATS_PRINT.format("rm.numpy().ravel()", "rv.numpy().ravel()")
+                + f"print('y_eval', tf.nn.batch_normalization(eval_x, rm, rv, {offset}, "
+                f"{scale}, {eps!r}).numpy())")
+    return _suite_row("tensorflow", impl, case, "a tf.compat.v1 graph-mode row: the snippet "
+                      "runs the adapter's graph code")
+
+
 GENERATORS: dict[str, Callable[[str, Case], str]] = {
     "torch": _torch, "keras": _keras_like("keras"), "tf_keras": _keras_like("tf_keras"),
     "keras_jax": _keras_backend("jax"), "keras_torch": _keras_backend("torch"),
     "mxnet": _mxnet, "numpy": _numpy, "flax": _flax, "paddle": _paddle,
-    "onnxruntime": _onnxruntime,
+    "onnxruntime": _onnxruntime, "tensorflow": _tensorflow,
 }
 
 
-def _suite_row(framework: str, implementation: str, case: Case) -> str:
+def _suite_row(framework: str, implementation: str, case: Case,
+               why: str = "the suite's own recipe (its adapter's code)") -> str:
     """A recipe row is code the suite ships, not an API of the framework: the snippet runs
     that code, the row itself through its adapter (framework environment and suite
-    installed), rather than a copy of it."""
+    installed), rather than a copy of it. Also the fallback for a row whose variant no
+    generator writes (``why`` says which)."""
     keys = ("x",) if case.op == "dropout" else ("train", "eval", "gamma", "beta")
     names = {"eval": "eval_x"}
     inputs = ", ".join(f"{k!r}: {names.get(k, k)}" for k in keys)
-    return (f"# {_name(implementation)} is the suite's own recipe (its adapter's code)\n"
+    return (f"# {_name(implementation)}: {why}\n"
             "import importlib, json\n"
             "from conformance.cases.model import Case\n"
             "from conformance.environments import ADAPTERS\n"
