@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -27,21 +27,30 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def materialize(cases: Iterable[Case], root: Path) -> list[Case]:
-    """Write inputs and manifest under ``root``; existing inputs with the same id are kept."""
-    cases = list(cases)
-    lines = []
+def materialize(cases: Iterable[Case], root: Path,
+                make_inputs: Callable[[Case], dict[str, np.ndarray]] = inputs_for
+                ) -> list[Case]:
+    """Write inputs and manifest under ``root``; existing inputs with the same id are kept,
+    a repeated id is written once. ``make_inputs``: the exploration's draws poison an
+    element of the default inputs (conformance/explore/inputs.py)."""
+    out: list[Case] = []
+    lines, seen = [], set()
     for case in cases:
+        if case.id in seen:
+            continue
+        seen.add(case.id)
         path = root / "inputs" / f"{case.id}.npz"
         if not path.exists():
-            save_arrays(path, inputs_for(case))
+            save_arrays(path, make_inputs(case))
         record = case.to_json()
         record["sha256"] = _sha256(path)
         lines.append(json.dumps(record, sort_keys=True))
+        out.append(case)
+    root.mkdir(parents=True, exist_ok=True)
     tmp = root / (MANIFEST + ".tmp")
     tmp.write_text("\n".join(lines) + "\n")
     tmp.replace(root / MANIFEST)
-    return cases
+    return out
 
 
 def case_set(root: Path) -> str:

@@ -9,16 +9,14 @@ existing worker reads it unchanged.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from conformance.arrays import save_arrays
+from conformance.cases import store
 from conformance.cases.families import inputs_for
 from conformance.cases.model import Case
-from conformance.cases.store import MANIFEST, _sha256
 
 POISON_VALUES = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf}
 
@@ -35,19 +33,5 @@ def explore_inputs(case: Case) -> dict[str, np.ndarray]:
 
 
 def materialize(cases: Iterable[Case], root: Path) -> list[Case]:
-    """Write inputs and manifest under ``root`` (ids unique; existing inputs kept)."""
-    out, lines, seen = [], [], set()
-    for case in cases:
-        if case.id in seen:
-            continue
-        seen.add(case.id)
-        path = root / "inputs" / f"{case.id}.npz"
-        if not path.exists():
-            save_arrays(path, explore_inputs(case))
-        record = case.to_json()
-        record["sha256"] = _sha256(path)
-        lines.append(json.dumps(record, sort_keys=True))
-        out.append(case)
-    root.mkdir(parents=True, exist_ok=True)
-    (root / MANIFEST).write_text("\n".join(lines) + "\n")
-    return out
+    """The store's materialize with the exploration's inputs (poisoned where drawn so)."""
+    return store.materialize(cases, root, explore_inputs)
