@@ -40,6 +40,7 @@ from conformance.adapters.base import (
     Portable,
     Unsupported,
     Variable,
+    hyperparameter_kwargs,
     momentum_epsilon_kwargs,
 )
 from conformance.adapters.documented import signature_default, verified_claims
@@ -85,19 +86,6 @@ def _array(a: np.ndarray, dtype: str | None = None) -> Any:
 
 def _np(a: Any) -> np.ndarray:
     return np.asarray(a.asnumpy()).copy()
-
-
-def _momentum_epsilon(case: Case, eps_name: str) -> dict[str, float]:
-    """Case momentum/epsilon as MXNet arguments; ``default`` passes nothing."""
-    kwargs: dict[str, float] = {}
-    momentum, eps = case.get("momentum"), case.get("epsilon")
-    if momentum == "none":
-        raise Unsupported("MXNet has no cumulative-average momentum")
-    if momentum != "default":
-        kwargs["momentum"] = float(momentum)  # type: ignore[arg-type]
-    if eps != "default":
-        kwargs[eps_name] = float(eps)  # type: ignore[arg-type]
-    return kwargs
 
 
 def _channel_kwargs(case: Case) -> dict[str, int]:
@@ -171,7 +159,8 @@ class NdBatchNorm(_StepRunner, Implementation):
         beta.attach_grad()
         mx = _mx()
         aux = (mx.nd.zeros(case.channels, dtype=pdt), mx.nd.ones(case.channels, dtype=pdt))
-        kwargs = {**_channel_kwargs(case), **_momentum_epsilon(case, "eps"), **self.meta}
+        kwargs = {**_channel_kwargs(case), **hyperparameter_kwargs(case, "MXNet", epsilon="eps"),
+                  **self.meta}
         return gamma, beta, aux, kwargs
 
     def _forward(self, state: Any, x: Any) -> Any:
@@ -226,7 +215,7 @@ class GluonBatchNorm(_StepRunner, Implementation):
 
     def _fresh(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Any:
         mx = _mx()
-        kwargs: dict[str, Any] = {**_channel_kwargs(case), **_momentum_epsilon(case, "epsilon")}
+        kwargs: dict[str, Any] = {**_channel_kwargs(case), **hyperparameter_kwargs(case, "MXNet")}
         if case.op == "centering":
             flags = str(case.get("flags"))
             if flags not in _CENTERING_FLAGS:

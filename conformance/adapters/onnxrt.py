@@ -58,7 +58,13 @@ from typing import Any
 
 import numpy as np
 
-from conformance.adapters.base import Adapter, DocClaim, Implementation, Outputs, Unsupported
+from conformance.adapters.base import (
+    Adapter,
+    DocClaim,
+    Implementation,
+    Outputs,
+    hyperparameter_kwargs,
+)
 from conformance.adapters.documented import (
     format_number,
     resolve,
@@ -132,18 +138,6 @@ def _model(node: Any, inputs: Sequence[tuple[str, int]], outputs: Sequence[tuple
     return model
 
 
-def _bn_attrs(case: Case) -> dict[str, float]:
-    attrs: dict[str, float] = {}
-    momentum = case.get("momentum")
-    if momentum == "none":
-        raise Unsupported("BatchNormalization's momentum is a float; no cumulative average")
-    if momentum != "default":
-        attrs["momentum"] = float(momentum)  # type: ignore[arg-type]
-    if case.get("epsilon") != "default":
-        attrs["epsilon"] = float(case.get("epsilon"))  # type: ignore[arg-type]
-    return attrs
-
-
 class OnnxBatchNorm(Implementation):
     """``BatchNormalization`` at one opset; ``training`` selects the training-mode row."""
 
@@ -162,7 +156,7 @@ class OnnxBatchNorm(Implementation):
 
     def _node(self, case: Case, training: bool) -> Any:
         t = _elem_type(case.dtype)
-        attrs: dict[str, Any] = dict(_bn_attrs(case))
+        attrs: dict[str, Any] = dict(hyperparameter_kwargs(case, "ONNX BatchNormalization"))
         outs = ["y"]
         if training:
             outs += ["rm", "rv"] + (["sm", "sv"] if self.opset == 9 else [])
@@ -319,13 +313,10 @@ class ExportedBatchNorm(Implementation):
 
     def _module(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Any:
         torch = _torch()
-        kwargs: dict[str, Any] = {}
-        if case.get("momentum") == "none":
-            kwargs["momentum"] = None
-        elif case.get("momentum") != "default":
-            kwargs["momentum"] = float(case.get("momentum"))  # type: ignore[arg-type]
-        if case.get("epsilon") != "default":
-            kwargs["eps"] = float(case.get("epsilon"))  # type: ignore[arg-type]
+        from conformance.adapters.pytorch import torch_hyperparameters
+
+        momentum, epsilon = case.get("momentum"), case.get("epsilon")
+        kwargs = torch_hyperparameters(momentum, epsilon)  # type: ignore[arg-type]
         m = torch.nn.BatchNorm2d(case.channels, **kwargs).to(_torch_dtype(case))
         with torch.no_grad():
             m.weight.copy_(torch.from_numpy(np.asarray(inputs["gamma"])))

@@ -40,6 +40,7 @@ from conformance.adapters.base import (
     Portable,
     Unsupported,
     Variable,
+    hyperparameter_kwargs,
     momentum_epsilon_kwargs,
 )
 from conformance.adapters.documented import signature_default, verified_claims
@@ -133,11 +134,8 @@ class BatchNormLayer(Implementation):
 
     def _make(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Any:
         paddle = _paddle()
-        kwargs: dict[str, Any] = {"data_format": _data_format(case)}
-        if case.get("momentum") != "default":
-            kwargs["momentum"] = float(case.get("momentum"))  # type: ignore[arg-type]
-        if case.get("epsilon") != "default":
-            kwargs["epsilon"] = float(case.get("epsilon"))  # type: ignore[arg-type]
+        kwargs: dict[str, Any] = {"data_format": _data_format(case),
+                                  **hyperparameter_kwargs(case, "Paddle")}
         flags = case.get("flags")
         if flags in ("affine_off", "scale_off"):
             kwargs["weight_attr"] = False

@@ -28,6 +28,8 @@ from conformance.adapters.base import (
     Portable,
     Unsupported,
     Variable,
+    hyperparameter_kwargs,
+    momentum_epsilon_kwargs,
 )
 from conformance.adapters.documented import signature_default, verified_claims
 from conformance.cases.model import Case
@@ -63,14 +65,19 @@ def _np(t: Any) -> np.ndarray:
     return np.array(t.numpy(), copy=True)
 
 
+def torch_hyperparameters(momentum: float | str, epsilon: float | str) -> dict[str, Any]:
+    """Momentum and epsilon as torch's BatchNorm arguments: ``"none"`` is torch's
+    cumulative average (``momentum=None``); ``"default"`` passes nothing. The rows, the
+    port's layers and the ONNX export rows' modules all build with it."""
+    if momentum == "none":
+        return {"momentum": None,
+                **momentum_epsilon_kwargs("default", epsilon, "torch", epsilon="eps")}
+    return momentum_epsilon_kwargs(momentum, epsilon, "torch", epsilon="eps")
+
+
 def _bn_kwargs(case: Case) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {}
-    if case.get("momentum") == "none":
-        kwargs["momentum"] = None
-    elif case.get("momentum") != "default":
-        kwargs["momentum"] = float(case.get("momentum"))  # type: ignore[arg-type]
-    if case.get("epsilon") != "default":
-        kwargs["eps"] = float(case.get("epsilon"))  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = torch_hyperparameters(case.get("momentum"),  # type: ignore[arg-type]
+                                                   case.get("epsilon"))  # type: ignore[arg-type]
     flags = case.get("flags")
     if flags == "affine_off":
         kwargs["affine"] = False
@@ -188,14 +195,7 @@ class TorchPort(Portable):
         if len(shape) not in _RANKS[self.name]:
             raise Unsupported(f"{self.name} takes rank {_RANKS[self.name]} input, not "
                               f"{len(shape)}")
-        out: dict[str, Any] = {"num_features": shape[1]}
-        if momentum == "none":
-            out["momentum"] = None
-        elif momentum != "default":
-            out["momentum"] = float(momentum)
-        if epsilon != "default":
-            out["eps"] = float(epsilon)
-        return out
+        return {"num_features": shape[1], **torch_hyperparameters(momentum, epsilon)}
 
     def build(self, arguments: Mapping[str, Any], shape: tuple[int, ...], dtype: str) -> Any:
         torch = _torch()
@@ -271,11 +271,7 @@ class FunctionalBatchNorm(TorchImplementation):
     def run(self, case: Case, inputs: Mapping[str, np.ndarray]) -> Outputs:
         torch = _torch()
         fn = torch.nn.functional.batch_norm
-        kwargs: dict[str, Any] = {}
-        if case.get("momentum") != "default":
-            kwargs["momentum"] = float(case.get("momentum"))  # type: ignore[arg-type]
-        if case.get("epsilon") != "default":
-            kwargs["eps"] = float(case.get("epsilon"))  # type: ignore[arg-type]
+        kwargs = hyperparameter_kwargs(case, "torch.nn.functional.batch_norm", epsilon="eps")
         dt, dev = getattr(torch, case.dtype), self.device
         gamma = _tensor(inputs["gamma"], dtype=dt, device=dev).clone().requires_grad_(True)
         beta = _tensor(inputs["beta"], dtype=dt, device=dev).clone().requires_grad_(True)

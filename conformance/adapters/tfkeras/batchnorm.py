@@ -21,6 +21,7 @@ from conformance.adapters.base import (
     Portable,
     Unsupported,
     Variable,
+    hyperparameter_kwargs,
     momentum_epsilon_kwargs,
 )
 from conformance.adapters.tfkeras import _runtime as rt
@@ -48,11 +49,8 @@ def layer_kwargs(case: Case, inputs: Mapping[str, np.ndarray]) -> dict[str, Any]
     if reason is not None:
         raise Unsupported(reason)
     k = rt.keras()
-    kw: dict[str, Any] = {"axis": 1 if case.channel_axis == 1 else -1, "dtype": case.dtype}
-    if case.get("momentum") != "default":
-        kw["momentum"] = float(case.get("momentum"))  # type: ignore[arg-type]
-    if case.get("epsilon") != "default":
-        kw["epsilon"] = float(case.get("epsilon"))  # type: ignore[arg-type]
+    kw: dict[str, Any] = {"axis": 1 if case.channel_axis == 1 else -1, "dtype": case.dtype,
+                          **hyperparameter_kwargs(case, "tf_keras")}
     flags = case.get("flags")
     if flags in ("scale_off", "affine_off"):
         kw["scale"] = False
