@@ -118,6 +118,15 @@ def signature_default(implementation: str, obj: Any, parameter: str,
                     f"{parameter}={value!r}", True)
 
 
+def hyperparameter_defaults(implementation: str, obj: Any, momentum: str = "momentum",
+                            epsilon: str = "epsilon") -> list[DocClaim]:
+    """The momentum and epsilon defaults ``obj``'s signature documents (parameters named as
+    the framework names them), those it has."""
+    claims = [signature_default(implementation, obj, momentum, "momentum_default"),
+              signature_default(implementation, obj, epsilon, "epsilon_default")]
+    return [c for c in claims if c is not None]
+
+
 def format_number(value: float) -> str:
     """Short, stable text for a numeric behaviour value (``1e-05``, ``0.1``, ``0.99``)."""
     return f"{float(value):.4g}"

@@ -64,7 +64,7 @@ from conformance.adapters.base import (
     hyperparameter_kwargs,
     momentum_epsilon_kwargs,
 )
-from conformance.adapters.documented import signature_default, verified_claims
+from conformance.adapters.documented import hyperparameter_defaults, verified_claims
 from conformance.cases.model import Case
 
 LINEN_BN = "flax.linen.BatchNorm"
@@ -460,12 +460,8 @@ class FlaxAdapter(Adapter):
         import flax.linen as nn
         from flax import nnx
 
-        claims = []
-        for name, obj in ((LINEN_BN, nn.BatchNorm), (NNX_BN, nnx.BatchNorm.__init__)):
-            for param, behaviour in (("momentum", "momentum_default"),
-                                     ("epsilon", "epsilon_default")):
-                claims.append(signature_default(name, obj, param, behaviour))
-        return [c for c in claims if c is not None] + verified_claims("flax")
+        return (hyperparameter_defaults(LINEN_BN, nn.BatchNorm)
+                + hyperparameter_defaults(NNX_BN, nnx.BatchNorm.__init__) + verified_claims("flax"))
 
     def seed(self, seed: int) -> None:
         self.case_seed = seed

@@ -67,8 +67,8 @@ from conformance.adapters.base import (
 )
 from conformance.adapters.documented import (
     format_number,
+    hyperparameter_defaults,
     resolve,
-    signature_default,
     verified_claims,
 )
 from conformance.adapters.onnx_export import export_key, registry_built_once, stored
@@ -465,11 +465,7 @@ class OnnxRuntimeAdapter(Adapter):
         bn2d = _torch().nn.BatchNorm2d
         for impl in self.implementations():
             if isinstance(impl, ExportedBatchNorm):
-                for param, behaviour in (("momentum", "momentum_default"),
-                                         ("eps", "epsilon_default")):
-                    claim = signature_default(impl.name, bn2d, param, behaviour)
-                    if claim is not None:
-                        claims.append(claim)
+                claims += hyperparameter_defaults(impl.name, bn2d, epsilon="eps")
         return claims + verified_claims("onnxruntime", schema_resolver)
 
     def seed(self, seed: int) -> None:

@@ -43,7 +43,7 @@ from conformance.adapters.base import (
     hyperparameter_kwargs,
     momentum_epsilon_kwargs,
 )
-from conformance.adapters.documented import signature_default, verified_claims
+from conformance.adapters.documented import hyperparameter_defaults, verified_claims
 from conformance.cases.model import Case
 
 _RANKS = {"paddle.nn.BatchNorm1D": (2, 3), "paddle.nn.BatchNorm2D": (4,),
@@ -290,14 +290,8 @@ class PaddleAdapter(Adapter):
 
     def documented(self) -> list[DocClaim]:
         paddle = _paddle()
-        claims: list[DocClaim] = []
-        for name in _RANKS:
-            cls = getattr(paddle.nn, name.rsplit(".", 1)[1])
-            for param, behaviour in (("momentum", "momentum_default"),
-                                     ("epsilon", "epsilon_default")):
-                claim = signature_default(name, cls, param, behaviour)
-                if claim is not None:
-                    claims.append(claim)
+        claims = [c for name in _RANKS for c in hyperparameter_defaults(
+            name, getattr(paddle.nn, name.rsplit(".", 1)[1]))]
         return claims + verified_claims("paddle")
 
     def seed(self, seed: int) -> None:

@@ -31,7 +31,7 @@ from conformance.adapters.base import (
     hyperparameter_kwargs,
     momentum_epsilon_kwargs,
 )
-from conformance.adapters.documented import signature_default, verified_claims
+from conformance.adapters.documented import hyperparameter_defaults, verified_claims
 from conformance.cases.model import Case
 
 _RANKS = {"torch.nn.BatchNorm1d": (2, 3), "torch.nn.BatchNorm2d": (4,),
@@ -358,19 +358,10 @@ class TorchAdapter(Adapter):
 
     def documented(self) -> list[DocClaim]:
         torch = _torch()
-        claims: list[DocClaim] = []
-        for name in _RANKS:
-            cls = getattr(torch.nn, name.rsplit(".", 1)[1])
-            for param, behaviour in (("momentum", "momentum_default"),
-                                     ("eps", "epsilon_default")):
-                claim = signature_default(name, cls, param, behaviour)
-                if claim is not None:
-                    claims.append(claim)
-        fn = torch.nn.functional.batch_norm
-        for param, behaviour in (("momentum", "momentum_default"), ("eps", "epsilon_default")):
-            claim = signature_default("torch.nn.functional.batch_norm", fn, param, behaviour)
-            if claim is not None:
-                claims.append(claim)
+        claims = [c for name in _RANKS for c in hyperparameter_defaults(
+            name, getattr(torch.nn, name.rsplit(".", 1)[1]), epsilon="eps")]
+        claims += hyperparameter_defaults("torch.nn.functional.batch_norm",
+                                          torch.nn.functional.batch_norm, epsilon="eps")
         return claims + verified_claims("torch")
 
     def seed(self, seed: int) -> None:
