@@ -100,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
                           "unpacked from a device machine)")
     rep.add_argument("--cases", type=Path, default=Path("cases/generated"))
     rep.add_argument("--out", type=Path, default=Path("reports"))
+    rep.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                     help="processes that analyze rows (default: the cores); the reports "
+                          "are the same whatever the number")
 
     pk = sub.add_parser("pack", help="pack run directories into one archive (tar.gz)")
     pk.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
@@ -238,6 +241,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from conformance.cases.store import load_manifest
+    from conformance.compare.allocator import keep_freed_memory
     from conformance.compare.analyze import analyze
     from conformance.compare.explain import suspected_bugs
     from conformance.compare.load import load_runs
@@ -248,6 +252,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from conformance.shards import check_mergeable
 
     t0 = time.perf_counter()
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    keep_freed_memory()  # analysis allocates many large temporaries (compare/allocator.py)
     _check_writable(args.out, "--out")
     cases = {c.id: c for c in load_manifest(args.cases)}
     runs = [run for root in args.runs for run in load_runs(root)]
@@ -258,7 +265,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise UsageError(f"{run.framework} {run.version}: two runs, {other} and "
                              f"{run.path}; report one of them")
     check_mergeable(runs, args.cases)  # runs from several machines: one case set and suite
-    analysis = analyze(runs, cases, args.cases)
+    analysis = analyze(runs, cases, args.cases, args.jobs)
     try:
         paths = write_tables(analysis.results, analysis.discrepancies, args.out)
         paths.append(write_bugs(suspected_bugs(analysis.results, cases), args.out))

@@ -252,6 +252,7 @@ def test_no_runs_directory(good: tuple[Path, Path], tmp_path: Path) -> None:
     (["run", "--timeout", "0"], ("--timeout",)),
     (["run", "--timeout", "nan"], ("--timeout",)),
     (["run", "--jobs", "0"], ("--jobs",)),
+    (["report", "--jobs", "0"], ("--jobs",)),
     (["run", "--env", "nope=/usr/bin/python3"], ("--env", "nope")),
     (["run", "--env", "numpy"], ("--env", "NAME=PYTHON")),
     (["run", "--unavailable", "nope=x"], ("--unavailable",)),
@@ -262,7 +263,8 @@ def test_no_runs_directory(good: tuple[Path, Path], tmp_path: Path) -> None:
 def test_bad_options(good: tuple[Path, Path], tmp_path: Path, args: list[str],
                      needles: tuple[str, ...]) -> None:
     cases, _ = good
-    extra = ["--cases", str(cases), "--out", str(tmp_path / "o")] if args[0] == "run" else []
+    extra = (["--cases", str(cases), "--out", str(tmp_path / "o")]
+             if args[0] in ("run", "report") else [])
     if args[0] == "generate":
         extra = ["--out", str(tmp_path / "g")]
     assert_one_line_error(cli(*args, *extra), *needles)

@@ -1,10 +1,12 @@
-"""compare() and ratios() with per-channel bounds that broadcast against the arrays."""
+"""compare(), ratio() and ratios() with per-channel bounds that broadcast against the arrays."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from conformance.cases.model import Tolerance
+from conformance.compare import errors
 from conformance.compare.errors import bounds, compare, ratios
 
 
@@ -43,3 +45,18 @@ def test_scalar_bounds_behave_as_before() -> None:
     c = compare(np.array([1.0005]), np.array([1.0]), tol)
     assert c.passed and c.max_abs == np.float64(1.0005) - 1.0
     assert ratios(np.array([1.0]), np.array([[1.0], [np.nan]]), tol)[1] == np.inf
+
+
+@pytest.mark.parametrize("expected", [
+    np.array([[1.0, -2.0, 3.0], [0.5, 0.0, -1e-9]]),
+    np.array([[1.0, np.nan, 3.0], [0.5, np.inf, -1.0]]),
+    np.array([[1.0, -2.0, 3.0]]),  # another shape
+    np.zeros((0, 3)),
+])
+def test_ratio_alone_equals_compare_ratio(expected: np.ndarray) -> None:
+    actual = np.array([[1.0 + 1e-7, np.nan, 3.0], [0.5, np.inf, -1.0 - 2e-6]])
+    actual = actual if expected.size else np.zeros((0, 3))
+    tol = Tolerance(rtol=np.array([1e-6, 1e-5, 1e-4]), atol=1e-7)
+    assert errors.ratio(actual, expected, tol) == errors.compare(actual, expected, tol).ratio
+    finite = np.nan_to_num(actual, nan=1.0, posinf=2.0)
+    assert errors.ratio(finite, expected, tol) == errors.compare(finite, expected, tol).ratio

@@ -61,3 +61,29 @@ def test_batch_statistics_at_inference_and_channel_axis_zero() -> None:
     np.testing.assert_allclose(out["y_eval"][:, 0], [-1.0, -1.0, 1.0, 1.0], rtol=1e-15)
     with pytest.raises(ValueError, match="channel axis"):
         ghost.training_output(X, 0, 2, 0.0, ONE, ZERO, bn.Conventions(), "strided")
+
+
+@pytest.mark.parametrize(("shape", "channel_axis", "vbs"), [
+    ((8, 3), 1, 2), ((12, 3, 4, 4), 1, 4), ((8, 4, 4, 3), 3, 2), ((6, 2, 3, 2, 2), 1, 3),
+])
+@pytest.mark.parametrize("grouping", ghost.GROUPINGS)
+def test_all_virtual_batches_at_once_equal_one_at_a_time_bit_for_bit(
+        shape: tuple[int, ...], channel_axis: int, vbs: int, grouping: str) -> None:
+    """The stacked computation (one reduction over every virtual batch) gives the same bits
+    as normalizing each virtual batch alone with ``bn.training_outputs``."""
+    rng = np.random.default_rng(sum(shape))
+    x = 3.0 + rng.standard_normal(shape) * 1e-3
+    c = shape[channel_axis]
+    gamma, beta = rng.uniform(0.5, 2.0, c), rng.standard_normal(c)
+    variants = [(1e-3, bn.Conventions()), (1e-5, bn.Conventions(normalize_variance="unbiased")),
+                (0.1, bn.Conventions(epsilon_placement="outside_sqrt", gamma_applied=False))]
+    got = ghost.training_outputs(x, channel_axis, vbs, variants, gamma, beta, grouping)
+    want = np.empty((len(variants), *shape))
+    for idx in ghost.groups(shape[0], vbs, grouping):
+        want[:, idx] = bn.training_outputs(x[idx], channel_axis, variants, gamma, beta)
+    assert np.array_equal(got, want)
+    mean, var = ghost.step_statistics(x, channel_axis, vbs, bn.Conventions(), grouping)
+    one = [bn.batch_moments(x[idx], channel_axis) for idx in ghost.groups(shape[0], vbs,
+                                                                          grouping)]
+    assert np.array_equal(mean, np.mean([m for m, _, _ in one], axis=0))
+    assert np.array_equal(var, np.mean([bn.unbias(v, n) for _, v, n in one], axis=0))

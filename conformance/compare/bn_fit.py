@@ -13,21 +13,35 @@ the cases that pass it out of the fit (they cannot be predicted without a guess)
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
 
 import numpy as np
 
 from conformance.cases.model import Case, Tolerance, epsilon_of, momentum_of
 from conformance.compare import special
-from conformance.compare.errors import compare, ratios
-from conformance.compare.evidence import Evidence, MomentCache, is_special, tolerance
+from conformance.compare.errors import ratio, ratios
+from conformance.compare.evidence import Evidence, FitCache, MomentCache, is_special, tolerance
 from conformance.compare.fit import Candidate, Score, fit, grid
 from conformance.oracle import batchnorm as bn
 from conformance.oracle import ghost
 
+# (content of the evidence, effective epsilon, conventions applying it as given)
+TrainingKey = tuple[tuple[object, ...], float, bn.Conventions]
+
 
 def conventions(c: Candidate) -> bn.Conventions:
     return bn.Conventions(**c)
+
+
+@lru_cache(maxsize=65536)
+def as_given(conv: bn.Conventions, precision: str) -> bn.Conventions:
+    """``conv`` with ``precision`` (``epsilon_precision`` or ``momentum_precision``) set to
+    as_given: a value already rounded must not be rounded again. Cached: the fits derive
+    the same few variants tens of thousands of times (Conventions is frozen)."""
+    return conv.with_(**{precision: "as_given"})
 
 
 def uses_default_epsilon(case: Case) -> bool:
@@ -43,7 +57,8 @@ class BatchNormInference:
     first update gives the new batch mean) are measured values or ``None``."""
 
     def __init__(self, evidence: Sequence[Evidence], moments: MomentCache | None = None,
-                 band: Callable[[Evidence, str], Tolerance] = tolerance) -> None:
+                 band: Callable[[Evidence, str], Tolerance] = tolerance,
+                 fits: FitCache | None = None) -> None:
         self.ev = list(evidence)
         # The bound a candidate must meet: the case's tolerance, or a measured narrower
         # precision's (statistics of float64 inputs accumulated in float32).
@@ -52,8 +67,9 @@ class BatchNormInference:
         self.floor: float | None = None  # a measured epsilon floor, a candidate of the fit
         self._moments: MomentCache = {} if moments is None else moments
         self._keyed_by_case = moments is not None
-        self._ratios: dict[tuple[int, float, bn.Conventions], float] = {}
-        self._running: dict[tuple[object, ...], float] = {}
+        self._fits = FitCache() if fits is None else fits
+        self._ratios = self._fits.ratios
+        self._content: dict[tuple[int, str], tuple[object, ...]] = {}
         self._new_weight: tuple[float | None, list[str]] | None = None
         self._steps: special.StepCache = {}
 
@@ -99,10 +115,14 @@ class BatchNormInference:
         floors = [c.get("epsilon_floor") for c in candidates]
         used = [e for e in self.ev if "y_train" in e.outputs and not (
             uses_default_epsilon(e.case) and (explicit_only or self.epsilon_default is None))]
-        keys: dict[int, list[tuple[int, float, bn.Conventions]]] = {}
+        keys: dict[int, list[TrainingKey]] = {}
         for e in used:
             eps = epsilon_of(e.case, self.epsilon_default or 0.0)
-            keys[id(e)] = [(id(e), _floored(eps, f, conv), conv)
+            content = self.content(e)
+            # The variant computed: the effective epsilon (precision and floor applied),
+            # then conventions that apply it as given.
+            keys[id(e)] = [(content, _floored(eps, f, conv),
+                            as_given(conv, "epsilon_precision"))
                            for f, conv in zip(floors, plain, strict=True)]
             self._training_ratios(e, keys[id(e)])
         index = {id(c): j for j, c in enumerate(candidates)}
@@ -113,17 +133,30 @@ class BatchNormInference:
 
         return fit(candidates, evaluate)
 
-    def _training_ratios(self, e: Evidence,
-                         keys: Sequence[tuple[int, float, bn.Conventions]]) -> None:
-        """Worst error/tol over the training steps of ``e`` for each missing key (evidence,
-        effective epsilon, floor-free conventions), all variants of a step at once."""
+    def content(self, e: Evidence, key: str = "y_train") -> tuple[object, ...]:
+        """What a ratio of output ``key`` of ``e`` depends on besides the candidate: the
+        case (its inputs), the bits of the output, its bound and the row's arguments."""
+        if (id(e), key) not in self._content:
+            y = np.ascontiguousarray(e.outputs[key])
+            tol = self.band(e, key)
+            digest = hashlib.blake2b(y.tobytes(), digest_size=16)
+            for bound in (tol.rtol, tol.atol):
+                digest.update(np.ascontiguousarray(bound, dtype=np.float64).tobytes())
+            self._content[(id(e), key)] = (
+                e.case.id, key, y.dtype.str, y.shape, digest.hexdigest(),
+                json.dumps(e.config, sort_keys=True, default=str))
+        return self._content[(id(e), key)]
+
+    def _training_ratios(self, e: Evidence, keys: Sequence[TrainingKey]) -> None:
+        """Worst error/tol over the training steps of ``e`` for each missing key (content,
+        effective epsilon, conventions), all variants of a step at once."""
         todo = list(dict.fromkeys(k for k in keys if k not in self._ratios))
         if not todo:
             return
+        variants = [(eff, conv) for _, eff, conv in todo]
         if is_special(e):
-            self._special_training_ratios(e, todo)
+            self._special_training_ratios(e, todo, variants)
             return
-        variants = [(eff, conv.with_(epsilon_precision="as_given")) for _, eff, conv in todo]
         worst = [0.0] * len(todo)
         tol = self.band(e, "y_train")
         for i, (x, moments) in enumerate(zip(e.inputs["train"], self.moments(e), strict=True)):
@@ -134,8 +167,8 @@ class BatchNormInference:
         for key, w in zip(todo, worst, strict=True):
             self._ratios[key] = w
 
-    def _special_training_ratios(self, e: Evidence,
-                                 todo: Sequence[tuple[int, float, bn.Conventions]]) -> None:
+    def _special_training_ratios(self, e: Evidence, todo: Sequence[TrainingKey],
+                                 variants: Sequence[tuple[float, bn.Conventions]]) -> None:
         """A row the plain oracle cannot express (renorm, ghost batches): its first step,
         predicted by the matching oracle. The first output does not depend on the
         momentum (renorm's corrections start from the initial moving statistics), so
@@ -145,7 +178,6 @@ class BatchNormInference:
         config = e.config or {}
         if config.get("virtual_batch_size") is not None and not config.get("renorm"):
             # Ghost batches: every variant at once, per virtual batch (the same maths).
-            variants = [(eff, conv.with_(epsilon_precision="as_given")) for _, eff, conv in todo]
             expected = ghost.training_outputs(
                 e.inputs["train"][0], e.case.channel_axis, int(config["virtual_batch_size"]),
                 variants, e.inputs["gamma"], e.inputs["beta"],
@@ -153,13 +185,11 @@ class BatchNormInference:
             for key, r in zip(todo, ratios(e.outputs["y_train"][0], expected, tol), strict=True):
                 self._ratios[key] = r
             return
-        for key in todo:
-            _, eff, conv = key
-            variant = special.batchnorm(e.case, e.config, first,
-                                        conv.with_(epsilon_precision="as_given"), 0.5, eff)
+        for key, (eff, conv) in zip(todo, variants, strict=True):
+            variant = special.batchnorm(e.case, e.config, first, conv, 0.5, eff)
             assert variant is not None
-            self._ratios[key] = compare(e.outputs["y_train"][0], variant.outputs["y_train"][0],
-                                        tol).ratio
+            self._ratios[key] = ratio(e.outputs["y_train"][0], variant.outputs["y_train"][0],
+                                      tol)
 
     # --- running statistics --------------------------------------------------------------
     def fit_running(self, key: str, space: Mapping[str, Sequence[object]],
@@ -176,18 +206,21 @@ class BatchNormInference:
                 momentum = momentum_of(e.case, m_default or 0.0)
                 # A measured default already carries its precision: rounding it again
                 # would make default cases "decide" the precision by an artefact.
-                conv_e = (conv.with_(momentum_precision="as_given")
+                conv_e = (as_given(conv, "momentum_precision")
                           if uses_default_momentum(e.case) else conv)
                 # Statistics that never update are the initial values whatever the rest.
-                memo = (id(e), key, "never") if conv.stats_update_trigger == "never" else (
-                    id(e), key, momentum, conv_e.momentum_convention,
-                    conv_e.running_variance_update, conv_e.momentum_precision)
-                if memo not in self._running:
+                never = conv.stats_update_trigger == "never"
+                memo = (self.content(e, key), "never") if never else (
+                    self.content(e, key), momentum, conv_e.momentum_convention,
+                    conv_e.running_variance_update, conv_e.momentum_precision,
+                    # a special row's prediction may read the measured default epsilon
+                    self.epsilon_default if is_special(e) else None)
+                if memo not in self._ratios:
                     exp = self._running_prediction(e, key, momentum, conv_e)
                     if exp is None:
                         continue
-                    self._running[memo] = compare(e.outputs[key], exp, self.band(e, key)).ratio
-                out[e.case.id] = self._running[memo]
+                    self._ratios[memo] = ratio(e.outputs[key], exp, self.band(e, key))
+                out[e.case.id] = self._ratios[memo]
             return out
 
         return fit(grid(space), evaluate)
@@ -196,8 +229,13 @@ class BatchNormInference:
                             conv: bn.Conventions) -> np.ndarray | None:
         if not is_special(e):
             index = 0 if key == "running_mean" else 1
-            return bn.running_statistics(e.inputs["train"], e.case.channel_axis, momentum,
-                                         conv, moments=self.moments(e))[index]
+            shared = (e.case.id, momentum, conv.stats_update_trigger, conv.momentum_convention,
+                      conv.running_variance_update, conv.momentum_precision)
+            if shared not in self._fits.running:
+                self._fits.running[shared] = bn.running_statistics(
+                    e.inputs["train"], e.case.channel_axis, momentum, conv,
+                    moments=self.moments(e))
+            return self._fits.running[shared][index]
         if uses_default_epsilon(e.case) and self.epsilon_default is None and (
                 e.config or {}).get("renorm"):
             return None  # renorm's moving stddev includes epsilon; ghost statistics do not
@@ -230,7 +268,7 @@ class BatchNormInference:
                                        e.inputs["beta"], conv)
                 else:
                     continue
-                out[e.case.id] = compare(e.outputs["y_eval"], exp, self.band(e, "y_eval")).ratio
+                out[e.case.id] = ratio(e.outputs["y_eval"], exp, self.band(e, "y_eval"))
             return out
 
         return fit(grid({"inference_statistics": bn.INFERENCE_STATISTICS}), evaluate)

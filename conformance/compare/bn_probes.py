@@ -24,7 +24,7 @@ from conformance.cases.tolerances import (
     stepwise_half,
     tolerance_for,
 )
-from conformance.compare.errors import compare
+from conformance.compare.errors import compare, ratio
 from conformance.compare.evidence import Evidence, is_special, tolerance
 from conformance.compare.fit import Finding
 from conformance.oracle import batchnorm as bn
@@ -45,13 +45,24 @@ class EpsilonReading:
     noise: float  # how far ``effective`` may be off from roundoff alone
 
 
-def read_epsilons(ev: Sequence[Evidence], placement: str, gamma_applied: bool,
-                  variance: str) -> list[EpsilonReading]:
-    """Solve the normalization for epsilon on each probe's least-varying channel.
+@dataclass(frozen=True)
+class ProbeChannel:
+    """A probe's least-varying channel, read once for every formula solved on it."""
+
+    case_id: str
+    given: float | None
+    centred: np.ndarray  # x - mean on the kept samples (|x - mean| over half its maximum)
+    y_minus_beta: np.ndarray  # y - beta on the same samples
+    gamma: float
+    var: dict[str, float]  # by estimator: biased, unbiased
+    rel: float  # the tolerance relative to the typical |y| on the kept samples
+
+
+def probe_channels(ev: Sequence[Evidence]) -> list[ProbeChannel]:
+    """The least-varying channel of each low-variance probe's first training step.
 
     Only channels whose variance is small next to 1 say anything: there epsilon is a
-    sizeable part of the divisor. The noise bound is what the case's own tolerance
-    allows the divisor to be off by, carried through the inverse formula.
+    sizeable part of the divisor.
     """
     out = []
     for e in ev:
@@ -67,24 +78,45 @@ def read_epsilons(ev: Sequence[Evidence], placement: str, gamma_applied: bool,
         spread[spread <= (1e-12 * np.abs(flat).max(axis=1)) ** 2] = np.inf
         ch = int(np.argmin(spread))
         x, y = xs[ch].ravel(), ys[ch].ravel()
-        g = float(e.inputs["gamma"][ch]) if gamma_applied else 1.0
-        b = float(e.inputs["beta"][ch])
-        mean, var = x.mean(), x.var(ddof=1 if variance == "unbiased" else 0)
+        mean = x.mean()
         centred = x - mean
         keep = np.abs(centred) > 0.5 * np.abs(centred).max()
         if not np.isfinite(spread[ch]) or not keep.any():
             continue
-        with np.errstate(divide="ignore", invalid="ignore"):
-            d = float(np.median(centred[keep] * g / (y[keep] - b)))
-        eff = bn.epsilon_from_denominator(d, float(var), placement)
         tol = tolerance(e, "y_train")
         rel = _at(tol.rtol, ch) + _at(tol.atol, ch) / max(
             float(np.median(np.abs(y[keep]))), 1e-30)
-        noise = abs(bn.epsilon_from_denominator(d * (1 + 2 * rel), float(var), placement)
+        given = None if e.case.get("epsilon") == "default" else epsilon_of(e.case, 0.0)
+        out.append(ProbeChannel(e.case.id, given, centred[keep],
+                                y[keep] - float(e.inputs["beta"][ch]),
+                                float(e.inputs["gamma"][ch]),
+                                {"biased": float(x.var()), "unbiased": float(x.var(ddof=1))},
+                                rel))
+    return out
+
+
+def read_epsilons(ev: Sequence[Evidence], placement: str, gamma_applied: bool,
+                  variance: str) -> list[EpsilonReading]:
+    """Solve the normalization for epsilon on each probe's least-varying channel."""
+    return solve_epsilons(probe_channels(ev), placement, gamma_applied, variance)
+
+
+def solve_epsilons(channels: Sequence[ProbeChannel], placement: str, gamma_applied: bool,
+                   variance: str) -> list[EpsilonReading]:
+    """The epsilon each probe channel implies under one formula. The noise bound is what
+    the case's own tolerance allows the divisor to be off by, carried through the inverse
+    formula."""
+    out = []
+    for p in channels:
+        g = p.gamma if gamma_applied else 1.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d = float(np.median(p.centred * g / p.y_minus_beta))
+        var = p.var[variance]
+        eff = bn.epsilon_from_denominator(d, var, placement)
+        noise = abs(bn.epsilon_from_denominator(d * (1 + 2 * p.rel), var, placement)
                     - eff) + 1e-300
         if np.isfinite(eff):
-            given = None if e.case.get("epsilon") == "default" else epsilon_of(e.case, 0.0)
-            out.append(EpsilonReading(e.case.id, given, float(eff), noise))
+            out.append(EpsilonReading(p.case_id, p.given, float(eff), noise))
     return out
 
 
@@ -421,8 +453,8 @@ def frozen(ev: Sequence[Evidence], conv: bn.Conventions, eps_default: float | No
                                     e.inputs["beta"], conv)
         as_training = bn.training_output(x, e.case.channel_axis, eps, e.inputs["gamma"],
                                          e.inputs["beta"], conv)
-        r_inf = compare(e.outputs["frozen_train"], as_inference, tol).ratio
-        r_tr = compare(e.outputs["frozen_train"], as_training, tol).ratio
+        r_inf = ratio(e.outputs["frozen_train"], as_inference, tol)
+        r_tr = ratio(e.outputs["frozen_train"], as_training, tol)
         residuals = {"inference": f"error/tol {r_inf:.3g}", "training": f"error/tol {r_tr:.3g}"}
         if (r_inf <= 1) == (r_tr <= 1):
             return Finding("frozen_layer_mode", "inconclusive", [e.case.id], residuals,

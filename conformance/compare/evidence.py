@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -14,6 +14,23 @@ from conformance.cases.tolerances import tolerance_for
 # Batch moments of each training step, by case id (shared across the rows of an
 # analysis, whose inputs are the same arrays) or by evidence object.
 MomentCache = dict[object, list[tuple[np.ndarray, np.ndarray, int]]]
+
+
+@dataclass
+class FitCache:
+    """What the fits of different rows of one analysis share (within one process).
+
+    ``ratios``: worst error/tol of an output under one candidate, keyed by what determines
+    it (case, output, the output's bits, its bound, the row's arguments, the candidate):
+    rows of one framework often return the same bits on a case (a layer and its functional
+    form), and their ratios are then the same numbers. ``running``: the oracle's running
+    statistics of a case under one momentum and conventions, whoever's outputs they are
+    compared with. See ``bn_fit.BatchNormInference``.
+    """
+
+    ratios: dict[tuple[object, ...], float] = field(default_factory=dict)
+    running: dict[tuple[object, ...], tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from conformance.adapters.documented import format_number
 from conformance.cases.model import Case, Tolerance
 from conformance.compare import bn_probes as probes
 from conformance.compare.bn_fit import BatchNormInference
-from conformance.compare.evidence import Evidence, MomentCache, tolerance
+from conformance.compare.evidence import Evidence, FitCache, MomentCache, tolerance
 from conformance.compare.fit import Candidate, Finding, Score, grid, marginal
 from conformance.oracle import batchnorm as bn
 
@@ -67,15 +67,16 @@ def momentum_default(inf: BatchNormInference, convention: str) -> Finding:
 
 
 def infer_batchnorm(ev: Sequence[Evidence], failed: Mapping[str, tuple[str, str]],
-                    cases: Mapping[str, Case], moments: MomentCache | None = None
-                    ) -> list[Finding]:
+                    cases: Mapping[str, Case], moments: MomentCache | None = None,
+                    fits: FitCache | None = None) -> list[Finding]:
     """All batch-norm findings of one row. ``failed`` maps case id to (status, error);
-    ``moments``: a cache by case id shared with other rows whose evidence has the same inputs.
+    ``moments``: a cache by case id shared with other rows whose evidence has the same
+    inputs; ``fits``: what the fits share with other rows (keyed by content).
 
     A row that computes float64 inputs in float32 fits no formula at float64 bounds; once
     its statistics precision is measured as float32, its float64 cases are fitted again
     within float32's bound, so its conventions are still measured."""
-    findings = _infer(ev, failed, cases, moments, tolerance)
+    findings = _infer(ev, failed, cases, moments, tolerance, fits)
     by_name = {f.behaviour: f for f in findings}
     narrow = by_name["stats_precision_float64"].actual == "float32"
     unfitted = by_name["normalize_variance"].actual == "inconclusive"
@@ -85,7 +86,7 @@ def infer_batchnorm(ev: Sequence[Evidence], failed: Mapping[str, tuple[str, str]
     def band(e: Evidence, key: str) -> Tolerance:
         return probes.narrow_band(e, key) if e.case.dtype == "float64" else tolerance(e, key)
 
-    refit = _infer(ev, failed, cases, moments, band)
+    refit = _infer(ev, failed, cases, moments, band, fits)
     note = "fitted within float32's bound: float64 inputs are computed in float32"
     for f in refit:
         if f.behaviour != "stats_precision_float64" and f.actual not in ("inconclusive",
@@ -97,13 +98,15 @@ def infer_batchnorm(ev: Sequence[Evidence], failed: Mapping[str, tuple[str, str]
 
 def _infer(ev: Sequence[Evidence], failed: Mapping[str, tuple[str, str]],
            cases: Mapping[str, Case], moments: MomentCache | None,
-           band: Callable[[Evidence, str], Tolerance]) -> list[Finding]:
+           band: Callable[[Evidence, str], Tolerance],
+           fits: FitCache | None = None) -> list[Finding]:
     normal = [e for e in ev if e.case.get("batch_one") is None and _reduce(e.case) > 1]
-    inf = BatchNormInference(normal, moments, band)
+    inf = BatchNormInference(normal, moments, band, fits)
     # Epsilon is solved for under every formula, so that each formula competes with its
     # own floor (a floor hides the formula on exactly the cases that show epsilon).
-    readings = {_formula_key(f): probes.read_epsilons(
-        normal, str(f["epsilon_placement"]), bool(f["gamma_applied"]),
+    channels = probes.probe_channels(normal)
+    readings = {_formula_key(f): probes.solve_epsilons(
+        channels, str(f["epsilon_placement"]), bool(f["gamma_applied"]),
         str(f["normalize_variance"])) for f in grid(FORMULA)}
     floors = {k: probes.epsilon_floor(r) for k, r in readings.items()}
     # Both epsilon precisions: a kernel that keeps epsilon as a float32 attribute (ONNX
@@ -196,9 +199,9 @@ def _batch_one(ev: Sequence[Evidence], failed: Mapping[str, tuple[str, str]],
     return Finding("batch_size_one_training", "not_measured", note="no batch-of-one case ran")
 
 
-def infer_centering(ev: Sequence[Evidence], moments: MomentCache | None = None
-                    ) -> list[Finding]:
-    inf = BatchNormInference(ev, moments)
+def infer_centering(ev: Sequence[Evidence], moments: MomentCache | None = None,
+                    fits: FitCache | None = None) -> list[Finding]:
+    inf = BatchNormInference(ev, moments, fits=fits)
     # Epsilon's precision too: a float64 case's epsilon rounded to float32 would otherwise
     # leave every flag candidate unfitted (Paddle, Keras off TensorFlow).
     scored = inf.fit_training({"variance_normalized": (True, False),

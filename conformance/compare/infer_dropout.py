@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from conformance.cases.model import Case
-from conformance.compare.errors import compare
+from conformance.compare.errors import compare, ratio
 from conformance.compare.evidence import Evidence, tolerance
 from conformance.compare.fit import Candidate, Finding, fit, grid, marginal
 from conformance.oracle import dropout as do
@@ -238,7 +238,7 @@ def _fit_training(group: Sequence[Evidence], semantics: str) -> list[Finding]:
             kept = np.asarray(e.outputs["y_train"]) != 0
             exp = do.training_output(e.inputs["x"], kept, rate_of(e), c["training_scale"],
                                      semantics, c["scale_precision"])
-            out[e.case.id] = compare(e.outputs["y_train"], exp, tolerance(e, "y_train")).ratio
+            out[e.case.id] = ratio(e.outputs["y_train"], exp, tolerance(e, "y_train"))
         return out
 
     scored = fit(grid({"training_scale": do.TRAINING_SCALES,
@@ -261,7 +261,7 @@ def _fit_inference(group: Sequence[Evidence], semantics: str) -> Finding:
             kept = np.asarray(e.outputs["y_eval"]) != 0
             exp = do.inference_output(e.inputs["x"], rate_of(e), c["inference_output"],
                                       semantics, kept)
-            out[e.case.id] = compare(e.outputs["y_eval"], exp, tolerance(e, "y_eval")).ratio
+            out[e.case.id] = ratio(e.outputs["y_eval"], exp, tolerance(e, "y_eval"))
         return out
 
     return marginal(fit(grid({"inference_output": (*do.INFERENCE_OUTPUTS, "dropout_applied")}),

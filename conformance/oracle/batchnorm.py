@@ -50,22 +50,32 @@ def reduce_axes(ndim: int, channel_axis: int) -> tuple[int, ...]:
     return tuple(a for a in range(ndim) if a != channel_axis)
 
 
-def batch_moments(x: np.ndarray, channel_axis: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Per-channel mean and biased variance (two-pass, float64) and the count per channel."""
+def batch_moments(x: np.ndarray, channel_axis: int,
+                  grouped: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per-channel mean and biased variance (two-pass, float64) and the count per channel.
+
+    ``grouped``: the first axis of ``x`` indexes independent batches of equal size (ghost
+    batches), ``channel_axis`` counts within one of them, and the moments are (G, C): each
+    batch's, by the same reductions as one call per batch."""
     x = np.asarray(x, dtype=np.float64)
-    axes = reduce_axes(x.ndim, channel_axis)
-    n = x.size // x.shape[channel_axis]
+    lead = 1 if grouped else 0
+    axes = tuple(a + lead for a in reduce_axes(x.ndim - lead, channel_axis))
+    n = x.size // (x.shape[channel_axis + lead] * (x.shape[0] if grouped else 1))
     # sum / n rather than mean(): the same rounding, without mean()'s per-call overhead,
     # which dominated behaviour inference (thousands of calls on small arrays).
     mean = x.sum(axis=axes) / n
-    centred = x - mean.reshape(_channel_shape(x.ndim, channel_axis))
+    centred = x - mean.reshape(_channel_shape(x.ndim, channel_axis,
+                                              x.shape[0] if grouped else 0))
     var = (centred * centred).sum(axis=axes) / n
     return mean, var, n
 
 
-def _channel_shape(ndim: int, channel_axis: int) -> tuple[int, ...]:
+def _channel_shape(ndim: int, channel_axis: int, groups: int = 0) -> tuple[int, ...]:
     """Shape that broadcasts a per-channel vector along ``channel_axis`` (cheaper than
-    ``np.expand_dims``, which inference calls tens of thousands of times)."""
+    ``np.expand_dims``, which inference calls tens of thousands of times); ``groups`` > 0:
+    a (groups, C) array along a leading group axis (``ndim`` counts it)."""
+    if groups:
+        return (groups, *_channel_shape(ndim - 1, channel_axis))
     return tuple(-1 if a == channel_axis else 1 for a in range(ndim))
 
 
@@ -186,26 +196,34 @@ def training_output(x: np.ndarray, channel_axis: int, eps: float, gamma: np.ndar
 def training_outputs(x: np.ndarray, channel_axis: int,
                      variants: Sequence[tuple[float, Conventions]], gamma: np.ndarray,
                      beta: np.ndarray,
-                     moments: tuple[np.ndarray, np.ndarray, int] | None = None) -> np.ndarray:
+                     moments: tuple[np.ndarray, np.ndarray, int] | None = None,
+                     grouped: bool = False) -> np.ndarray:
     """``training_output`` under each (eps, conventions) variant, stacked on a new first axis.
 
     The same elementwise arithmetic as one call per variant (so the same bits), in a
     few array operations: behaviour inference tries dozens of variants per batch.
+    ``grouped``: ``x``'s first axis indexes independent batches (see ``batch_moments``),
+    each normalized with its own statistics.
     """
     x = np.asarray(x, dtype=np.float64)
-    mean, var, n = moments if moments is not None else batch_moments(x, channel_axis)
-    shape = _channel_shape(x.ndim, channel_axis)
+    mean, var, n = moments if moments is not None else batch_moments(x, channel_axis, grouped)
+    shape = _channel_shape(x.ndim, channel_axis, x.shape[0] if grouped else 0)
     stacked = (len(variants), *shape)
     centred = x - np.asarray(mean, dtype=np.float64).reshape(shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         y = centred[None] / _denominators(var, n, variants).reshape(stacked)
+    # gamma and beta broadcast from the right, past any group axis.
+    per_channel = _channel_shape(x.ndim - (1 if grouped else 0), channel_axis)
     for flag, vector in (("gamma_applied", gamma), ("offset_applied", beta)):
         rows = np.array([bool(getattr(conv, flag)) for _, conv in variants], dtype=bool)
         if not rows.any():
             continue
-        v = np.asarray(vector, dtype=np.float64).reshape(shape)
-        if rows.all():
-            y = y * v if flag == "gamma_applied" else y + v
+        v = np.asarray(vector, dtype=np.float64).reshape(per_channel)
+        if rows.all():  # in place: no new array of K outputs per step
+            if flag == "gamma_applied":
+                y *= v
+            else:
+                y += v
         else:
             y[rows] = y[rows] * v if flag == "gamma_applied" else y[rows] + v
     return np.asarray(y)
@@ -213,14 +231,15 @@ def training_outputs(x: np.ndarray, channel_axis: int,
 
 def _denominators(var: np.ndarray, n: int,
                   variants: Sequence[tuple[float, Conventions]]) -> np.ndarray:
-    """``denominator`` of every variant's normalizing variance, one row each (K, C):
-    the same elementwise operations on stacked rows."""
+    """``denominator`` of every variant's normalizing variance, one row each (K, C), or
+    (K, G, C) for grouped variances: the same elementwise operations on stacked rows."""
     var = np.asarray(var, dtype=np.float64)
     unbiased = unbias(var, n) if any(c.normalize_variance == "unbiased"
                                      for _, c in variants) else var
     v = np.stack([unbiased if c.normalize_variance == "unbiased" else var
                   for _, c in variants])
-    eps = np.array([effective_epsilon(e, c) for e, c in variants], dtype=np.float64)[:, None]
+    eps = np.array([effective_epsilon(e, c) for e, c in variants],
+                   dtype=np.float64).reshape(len(variants), *(1,) * var.ndim)
     kinds = [c.epsilon_placement if c.variance_normalized else "none" for _, c in variants]
     out = np.ones_like(v)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -46,17 +46,27 @@ def groups(n: int, virtual_batch_size: int, grouping: str) -> list[np.ndarray]:
     raise ValueError(f"unknown grouping {grouping!r}")
 
 
+def _grouped(x: np.ndarray, virtual_batch_size: int,
+             grouping: str) -> tuple[np.ndarray, np.ndarray]:
+    """The virtual batches stacked on a new first axis (G, virtual_batch_size, ...), and
+    the (G, virtual_batch_size) sample indices they were taken from."""
+    index = np.stack(groups(np.shape(x)[0], virtual_batch_size, grouping))
+    return np.asarray(x, dtype=np.float64)[index], index
+
+
 def training_outputs(x: np.ndarray, channel_axis: int, virtual_batch_size: int,
                      variants: Sequence[tuple[float, bn.Conventions]], gamma: np.ndarray,
                      beta: np.ndarray, grouping: str) -> np.ndarray:
     """Each virtual batch normalized with its own statistics, under each (eps, conventions)
-    variant, stacked on a new first axis (``bn.training_outputs`` per virtual batch)."""
+    variant, stacked on a new first axis (``bn.training_outputs`` of every virtual batch,
+    all at once)."""
     if channel_axis == 0:
         raise ValueError("virtual batches split axis 0, which cannot be the channel axis")
     x = np.asarray(x, dtype=np.float64)
+    stacked, index = _grouped(x, virtual_batch_size, grouping)
+    per_group = bn.training_outputs(stacked, channel_axis, variants, gamma, beta, grouped=True)
     y: np.ndarray = np.empty((len(variants), *x.shape), dtype=np.float64)
-    for idx in groups(x.shape[0], virtual_batch_size, grouping):
-        y[:, idx] = bn.training_outputs(x[idx], channel_axis, variants, gamma, beta)
+    y[:, index.reshape(-1)] = per_group.reshape(len(variants), -1, *x.shape[1:])
     return y
 
 
@@ -73,12 +83,10 @@ def step_statistics(x: np.ndarray, channel_axis: int, virtual_batch_size: int,
                     conv: bn.Conventions, grouping: str) -> tuple[np.ndarray, np.ndarray]:
     """The (mean, variance) one step feeds the running update: the averages over the
     virtual batches, each variance under ``conv.running_variance_update``."""
-    means, variances = [], []
-    for idx in groups(np.shape(x)[0], virtual_batch_size, grouping):
-        mean, var, n = bn.batch_moments(np.asarray(x)[idx], channel_axis)
-        means.append(mean)
-        variances.append(bn.unbias(var, n) if conv.running_variance_update == "unbiased"
-                         else var)
+    stacked, _ = _grouped(x, virtual_batch_size, grouping)
+    means, variances, n = bn.batch_moments(stacked, channel_axis, grouped=True)
+    if conv.running_variance_update == "unbiased":
+        variances = bn.unbias(variances, n)
     return np.mean(means, axis=0), np.mean(variances, axis=0)
 
 
