@@ -8,8 +8,17 @@ and the compile options, and holds the executable XLA built, so a cached program
 the same bytes as a freshly compiled one (checked: every ``.npz`` output of a Flax
 worker run with a warm cache equals, byte for byte, one run without it).
 
-The cache lives in the environment (``<sys.prefix>/conformance-cache/``): one per
-framework environment, gone with ``.nox/``, never shared by two jax versions.
+The cache lives in the user's cache folder (``$XDG_CACHE_HOME/conformance/``, else
+``~/.cache/conformance/``), shared by every clone and environment on the machine, as uv's
+package cache is: a fresh clone, or a ``.nox/`` deleted to start over, does not compile
+again what an earlier run compiled (about 50 s of the Flax and Keras-on-JAX workers'
+first run on the 2-core machine). Sharing is safe because every entry is keyed by what
+produced it: JAX's by the program, the jax and jaxlib versions, the backend and the
+compile options; an ONNX export's by the torch, onnx and onnxscript versions and every
+input of the export (``adapters/onnx_export.py``). Two processes that write one entry at
+once write the same bytes; a reader that meets a half-written JAX entry warns and
+compiles (``jax._src.compiler._cache_read``). Where that folder cannot be written, the
+environment's own (``<sys.prefix>/conformance-cache/``) is used.
 ``CONFORMANCE_CACHE=DIR`` puts it elsewhere, ``CONFORMANCE_CACHE=off`` turns it off, and a
 cache directory the user gave JAX (``JAX_COMPILATION_CACHE_DIR``) is left as it is.
 """
@@ -24,19 +33,29 @@ CACHE_ENV = "CONFORMANCE_CACHE"
 _OFF = frozenset({"0", "off", "no", "false", "none"})
 
 
+def user_cache_root() -> Path:
+    """``$XDG_CACHE_HOME/conformance``, else ``~/.cache/conformance``."""
+    base = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return (Path(base) if base else Path.home() / ".cache") / "conformance"
+
+
 def cache_dir(name: str) -> Path | None:
-    """``<root>/<name>``, created, or ``None`` when caching is off or the place is not
-    writable (a read-only environment runs as before, only slower)."""
+    """``<root>/<name>``, created, or ``None`` when caching is off or no place is
+    writable (a read-only machine runs as before, only slower)."""
     value = os.environ.get(CACHE_ENV, "").strip()
     if value.lower() in _OFF:
         return None
-    root = Path(value) if value else Path(sys.prefix) / "conformance-cache"
-    path = root / name
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return path if os.access(path, os.W_OK) else None
+    roots = [Path(value)] if value else [user_cache_root(),
+                                         Path(sys.prefix) / "conformance-cache"]
+    for root in roots:
+        path = root / name
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except (OSError, RuntimeError):  # RuntimeError: no home directory to expand
+            continue
+        if os.access(path, os.W_OK):
+            return path
+    return None
 
 
 def use_jax_compilation_cache() -> Path | None:

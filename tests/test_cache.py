@@ -12,12 +12,28 @@ import pytest
 from conformance.cache import CACHE_ENV, cache_dir, use_jax_compilation_cache
 
 
-def test_cache_lives_in_the_environment_by_default(monkeypatch: pytest.MonkeyPatch,
-                                                   tmp_path: Path) -> None:
+def test_cache_lives_in_the_users_cache_folder_by_default(monkeypatch: pytest.MonkeyPatch,
+                                                          tmp_path: Path) -> None:
+    """Shared by every clone and environment, like uv's package cache."""
     monkeypatch.delenv(CACHE_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "venv"))
+    assert cache_dir("jax") == tmp_path / "xdg" / "conformance" / "jax"
+    assert (tmp_path / "xdg" / "conformance" / "jax").is_dir()
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_dir("jax") == tmp_path / "home" / ".cache" / "conformance" / "jax"
+
+
+def test_cache_falls_back_to_the_environment(monkeypatch: pytest.MonkeyPatch,
+                                             tmp_path: Path) -> None:
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))  # cannot hold a folder
     monkeypatch.setattr(sys, "prefix", str(tmp_path / "venv"))
     assert cache_dir("jax") == tmp_path / "venv" / "conformance-cache" / "jax"
-    assert (tmp_path / "venv" / "conformance-cache" / "jax").is_dir()
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "file"))
+    assert cache_dir("jax") is None
 
 
 @pytest.mark.parametrize("value", ["off", "0", "OFF", "no"])
