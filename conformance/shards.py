@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +45,8 @@ def environment_facts(framework: str) -> dict[str, Any]:
     ``not installed``)."""
     env = environment_of(framework)
     packages: dict[str, str] = {}
+    if env.packages:
+        from importlib import metadata  # 11 ms to import: only where there are pins
     for pin in env.packages:
         match = _NAME.match(pin)
         if match is None:
