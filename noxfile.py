@@ -72,26 +72,16 @@ def _uv_settings() -> dict[str, str]:
     return settings
 
 
-@functools.cache
-def _compile_project() -> None:
-    """Write the bytecode of the suite's own modules (once per nox run; only what changed).
-
-    uv compiles the packages it installs (``UV_COMPILE_BYTECODE``), but not the project's
-    editable source, and where ``PYTHONDONTWRITEBYTECODE`` is set (as on the reference
-    machine) every worker, report and gate process compiled the modules it imports again:
-    27 modules, a tenth of the numpy worker's 0.24 s. Python still reads bytecode files
-    that match their source, and recompiles in memory any that do not. Done with nox's
-    own interpreter, so only when it is the sessions' Python version.
-    """
-    if f"{sys.version_info[0]}.{sys.version_info[1]}" == PYTHON:
-        import compileall
-
-        compileall.compile_dir(ROOT / "conformance", quiet=1)
+# Python writes the bytecode of what a session's processes import (into `.nox/` and the
+# project's own `__pycache__/`, both ignored by git), even where PYTHONDONTWRITEBYTECODE is
+# set, as on the reference machine: environments are built without compiling every module
+# (`conformance/envsetup.py`), so the first import of a module writes what every later
+# process reads. An empty value is "unset" to Python.
+os.environ["PYTHONDONTWRITEBYTECODE"] = ""
 
 
 def _install(session: nox.Session, *steps: tuple[str, ...]) -> None:
     """``session.install`` each step, unless this environment's stamp shows them installed."""
-    _compile_project()
     stamp_file = Path(session.virtualenv.location) / STAMP
     stamp = envsetup.install_stamp([" ".join(step) for step in steps], ROOT, _uv_settings())
     if envsetup.is_current(stamp_file, stamp):

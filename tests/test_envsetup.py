@@ -34,7 +34,6 @@ def test_the_reference_machine_translates_to_uv_settings() -> None:
         "UV_CONSTRAINT": "/etc/xdg/pip/constraints.txt",
         "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt",
         "UV_HTTP_TIMEOUT": "180",
-        "UV_COMPILE_BYTECODE": "1",
         "UV_INDEX_STRATEGY": "unsafe-best-match",
     }
 
@@ -63,19 +62,19 @@ def test_several_values_take_the_separator_uv_expects() -> None:
         "UV_INSECURE_HOST": "h1 h2",
         "UV_NO_INDEX": "1",
         "UV_PRERELEASE": "allow",
-        "UV_COMPILE_BYTECODE": "1",
         "UV_INDEX_STRATEGY": "unsafe-best-match",
     }
 
 
 def test_what_the_user_set_for_uv_wins() -> None:
     pip = {"find-links": "/opt/wheels", "cert": "/pip.pem"}
-    environ = {"UV_FIND_LINKS": "/mine", "SSL_CERT_FILE": "/mine.pem", "UV_COMPILE_BYTECODE": "0"}
+    environ = {"UV_FIND_LINKS": "/mine", "SSL_CERT_FILE": "/mine.pem"}
     assert envsetup.uv_settings(pip, environ) == {"UV_INDEX_STRATEGY": "unsafe-best-match"}
 
 
-def test_no_pip_configuration_means_only_pips_default_of_writing_bytecode() -> None:
-    assert envsetup.uv_settings(envsetup.parse_pip_config(""), {}) == {"UV_COMPILE_BYTECODE": "1"}
+def test_no_pip_configuration_means_no_settings() -> None:
+    """Not even bytecode at install: the noxfile lets Python write what it imports."""
+    assert envsetup.uv_settings(envsetup.parse_pip_config(""), {}) == {}
     assert envsetup.uv_settings({"no-index": "0", "find-links": " ", "no-compile": "true"},
                                 {}) == {}
 
@@ -169,3 +168,14 @@ def test_uv_given_the_translated_settings_picks_what_pip_picks(tmp_path: Path) -
     assert resolve(translated) == {"demo==2.0+cpu", "other==0.9"}
     # Without the find-links folder uv takes the default index's (GPU) build.
     assert resolve({"UV_INDEX_URL": default}) == {"demo==2.0", "other==0.9"}
+
+
+def test_nox_sessions_let_python_write_the_bytecode_it_imports() -> None:
+    """Environments are built without compiling (no UV_COMPILE_BYTECODE), so a session's
+    processes must be able to write bytecode even where PYTHONDONTWRITEBYTECODE is set."""
+    code = ("import os, runpy; runpy.run_path('noxfile.py'); "
+            "print(repr(os.environ['PYTHONDONTWRITEBYTECODE']))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1],
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "''"
