@@ -165,13 +165,18 @@ def _summary(outputs: dict[str, np.ndarray]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for name, arr in sorted(outputs.items()):
         a = np.asarray(arr, dtype=np.float64)
-        finite = a[np.isfinite(a)]
-        summary[name] = {
-            "shape": list(arr.shape), "dtype": str(arr.dtype),
-            "nan": int(np.isnan(a).sum()), "inf": int(np.isinf(a).sum()),
-            "min": float(finite.min()) if finite.size else None,
-            "max": float(finite.max()) if finite.size else None,
-        }
+        low: float | None
+        high: float | None
+        if a.size and np.isfinite(a).all():  # the common case, without masks and copies
+            nan = inf = 0
+            low, high = float(a.min()), float(a.max())
+        else:
+            finite = a[np.isfinite(a)]
+            nan, inf = int(np.isnan(a).sum()), int(np.isinf(a).sum())
+            low = float(finite.min()) if finite.size else None
+            high = float(finite.max()) if finite.size else None
+        summary[name] = {"shape": list(arr.shape), "dtype": str(arr.dtype), "nan": nan,
+                         "inf": inf, "min": low, "max": high}
     return summary
 
 
