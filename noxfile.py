@@ -108,9 +108,42 @@ def _install_into(session: nox.Session, python: str, packages: tuple[str, ...]) 
     stamp_file.write_text(stamp, encoding="utf-8")
 
 
+def _override_args(folder: Path, packages: tuple[str, ...]) -> tuple[str, ...]:
+    """``--override FILE`` keeping the pins' twins out (``envsetup.SAME_FILES``: tf-keras
+    requires ``tensorflow``, whose wheel would overwrite ``tensorflow-cpu``'s files); nothing
+    without uv (pip has no overrides) or without twins."""
+    lines = envsetup.overrides(packages)
+    if not lines or _uv() is None:
+        return ()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "overrides.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return ("--override", str(path))
+
+
+def _drop_twins(session: nox.Session, python: Path, packages: tuple[str, ...],
+                override: tuple[str, ...]) -> None:
+    """An environment built before the overrides holds both twins, the files of whichever
+    wheel was written last: remove the twin, then write the pinned package's files again."""
+    site = python.parent.parent / "lib" / f"python{PYTHON}" / "site-packages"
+    twins = envsetup.installed_twins(site, packages)
+    uv = _uv()
+    if not twins or uv is None:
+        return
+    session.log(f"removing {', '.join(twins)}: its files overwrote the pinned package's")
+    session.run_install(uv, "pip", "uninstall", "--python", str(python), *twins,
+                        external=True)
+    again = [arg for p in packages if p.split("=")[0] in envsetup.SAME_FILES
+             for arg in ("--reinstall-package", p.split("=")[0])]
+    session.run_install(uv, "pip", "install", "--python", str(python), *again, *packages,
+                        *override, "-e", ".", external=True)
+
+
 def _build(session: nox.Session, packages: tuple[str, ...]) -> None:
     # One resolve: the framework pins and the suite's own needs (numpy) must agree.
-    _install(session, (*packages, "-e", "."))
+    override = _override_args(Path(session.virtualenv.location), packages)
+    _install(session, (*packages, *override, "-e", "."))
+    _drop_twins(session, Path(session.bin) / "python", packages, override)
 
 
 def _make_build(name: str, packages: tuple[str, ...]) -> None:
@@ -279,7 +312,7 @@ def _venv(session: nox.Session, path: Path, packages: tuple[str, ...]) -> str:
             session.run(uv, "venv", "-q", "--clear", "-p", str(Path(session.bin) / "python"),
                         str(path), external=True)
             session.run(uv, "pip", "install", "-q", "--python", str(python), *packages,
-                        "-e", ".", external=True)
+                        *_override_args(path, packages), "-e", ".", external=True)
         else:
             session.run("python", "-m", "venv", "--clear", str(path))
             session.run(str(python), "-m", "pip", "install", "-q", *packages, "-e", ".",

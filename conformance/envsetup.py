@@ -123,3 +123,39 @@ def is_current(stamp_file: Path, stamp: str) -> bool:
         return stamp_file.read_text(encoding="utf-8") == stamp
     except OSError:
         return False
+
+
+# Distributions that install the same import package. tf-keras requires `tensorflow`, so an
+# environment of tensorflow-cpu would also get a `tensorflow` wheel whose files overwrite
+# tensorflow-cpu's (uv installs wheels in parallel, so which file wins varies): another
+# release's (in a history, tensorflow-cpu 2.16.1 ran as 2.16.2), or another build's (2.19.1
+# failed to import on undefined GPU symbols). The twin is overridden out of the
+# resolution: the package the environment names provides the module.
+SAME_FILES: dict[str, str] = {"tensorflow-cpu": "tensorflow"}
+
+
+def overrides(requirements: Sequence[str]) -> list[str]:
+    """uv overrides that keep each named package's twin out (a marker that never holds)."""
+    from conformance.upgrade import pinned_name
+
+    named = {pinned_name(r) for r in requirements}
+    return [f'{twin} ; sys_platform == "never"' for package, twin in SAME_FILES.items()
+            if package in named]
+
+
+def clashes(versions: dict[str, str]) -> list[str]:
+    """Twins installed together anyway: ``["tensorflow-cpu==2.16.1 with tensorflow==2.16.2"]``."""
+    return [f"{a}=={versions[a]} with {b}=={versions[b]}" for a, b in SAME_FILES.items()
+            if a in versions and b in versions]
+
+
+def installed_twins(site_packages: Path, requirements: Sequence[str]) -> list[str]:
+    """The twins (see ``SAME_FILES``) of ``requirements`` that an environment holds anyway,
+    left there by an install without the overrides."""
+    from conformance.upgrade import normalize
+
+    twins = {twin for twin in (SAME_FILES.get(normalize(r.split("=")[0])) for r in requirements)
+             if twin}
+    return sorted(twin for twin in twins
+                  if any(normalize(p.name.split("-")[0]) == twin
+                         for p in site_packages.glob("*.dist-info")))

@@ -179,3 +179,19 @@ def test_nox_sessions_let_python_write_the_bytecode_it_imports() -> None:
                           env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
                           capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "''"
+
+
+def test_twins_that_install_the_same_files_are_kept_out(tmp_path: Path) -> None:
+    """tf-keras requires `tensorflow`, whose wheel overwrites tensorflow-cpu's files."""
+    pins = ("tensorflow-cpu==2.21.0", "tf-keras==2.21.0", "keras==3.15.1")
+    assert envsetup.overrides(pins) == ['tensorflow ; sys_platform == "never"']
+    assert envsetup.overrides(("torch==2.13.0",)) == []
+    site = tmp_path / "site-packages"
+    (site / "tensorflow_cpu-2.21.0.dist-info").mkdir(parents=True)
+    (site / "tensorflow").mkdir()
+    assert envsetup.installed_twins(site, pins) == []
+    (site / "tensorflow-2.21.0.dist-info").mkdir()  # left by an install without overrides
+    assert envsetup.installed_twins(site, pins) == ["tensorflow"]
+    assert envsetup.installed_twins(site, ("torch==2.13.0",)) == []
+    assert envsetup.clashes({"tensorflow-cpu": "2.21.0", "tensorflow": "2.21.0"}) == [
+        "tensorflow-cpu==2.21.0 with tensorflow==2.21.0"]

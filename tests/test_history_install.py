@@ -88,7 +88,7 @@ def test_uv_installer_reads_back_the_versions(tmp_path: Path) -> None:
 
 
 def test_the_twin_that_installs_the_same_files_is_kept_out() -> None:
-    from conformance.history.install import clashes, overrides
+    from conformance.envsetup import clashes, overrides
 
     assert overrides(["tensorflow-cpu==2.16.1", "tf-keras==2.16.0"]) == [
         'tensorflow ; sys_platform == "never"']

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from conformance.envsetup import SAME_FILES, clashes, overrides
 from conformance.upgrade import normalize, pinned_name
 
 _FREEZE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)")
@@ -55,28 +56,6 @@ def companion_bounds(env_packages: Sequence[str], pins: Sequence[str]) -> tuple[
             continue
         out.append(package.replace("==", "<=", 1) if "==" in package else package)
     return tuple(out)
-
-
-# Distributions that install the same import package. tf-keras requires `tensorflow`, so a
-# release of tensorflow-cpu would also get a `tensorflow` wheel whose files overwrite
-# tensorflow-cpu's (uv installs wheels in parallel, so which file wins varies): another
-# release's (tensorflow-cpu 2.16.1 ran as 2.16.2), or another build's (2.19.1 failed to
-# import on undefined GPU symbols). The twin is overridden out of the resolution: the
-# package the history names provides the module.
-SAME_FILES: dict[str, str] = {"tensorflow-cpu": "tensorflow"}
-
-
-def overrides(requirements: Sequence[str]) -> list[str]:
-    """uv overrides that keep each named package's twin out (a marker that never holds)."""
-    named = {pinned_name(r) for r in requirements}
-    return [f'{twin} ; sys_platform == "never"' for package, twin in SAME_FILES.items()
-            if package in named]
-
-
-def clashes(versions: dict[str, str]) -> list[str]:
-    """Twins installed together anyway: ``["tensorflow-cpu==2.16.1 with tensorflow==2.16.2"]``."""
-    return [f"{a}=={versions[a]} with {b}=={versions[b]}" for a, b in SAME_FILES.items()
-            if a in versions and b in versions]
 
 
 def companions(versions: dict[str, str], env_packages: Sequence[str],

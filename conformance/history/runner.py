@@ -23,7 +23,8 @@ from typing import Any
 
 from conformance.cases.model import Case
 from conformance.environments import Environment
-from conformance.history.install import Installer, companion_bounds, companions, overrides
+from conformance.envsetup import overrides
+from conformance.history.install import Installer, companion_bounds, companions
 from conformance.history.request import Release
 from conformance.history.store import (
     IMPORT_FAILED,
