@@ -133,8 +133,8 @@ def _drop_twins(session: nox.Session, python: Path, packages: tuple[str, ...],
     session.log(f"removing {', '.join(twins)}: its files overwrote the pinned package's")
     session.run_install(uv, "pip", "uninstall", "--python", str(python), *twins,
                         external=True)
-    again = [arg for p in packages if p.split("=")[0] in envsetup.SAME_FILES
-             for arg in ("--reinstall-package", p.split("=")[0])]
+    again = [arg for name in envsetup.with_twins(packages)
+             for arg in ("--reinstall-package", name)]
     session.run_install(uv, "pip", "install", "--python", str(python), *again, *packages,
                         *override, "-e", ".", external=True)
 

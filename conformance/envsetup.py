@@ -149,13 +149,19 @@ def clashes(versions: dict[str, str]) -> list[str]:
             if a in versions and b in versions]
 
 
+def with_twins(requirements: Sequence[str]) -> list[str]:
+    """The names of the packages among ``requirements`` that have a twin."""
+    from conformance.upgrade import pinned_name
+
+    return [n for n in map(pinned_name, requirements) if n in SAME_FILES]
+
+
 def installed_twins(site_packages: Path, requirements: Sequence[str]) -> list[str]:
     """The twins (see ``SAME_FILES``) of ``requirements`` that an environment holds anyway,
     left there by an install without the overrides."""
     from conformance.upgrade import normalize
 
-    twins = {twin for twin in (SAME_FILES.get(normalize(r.split("=")[0])) for r in requirements)
-             if twin}
+    twins = {SAME_FILES[name] for name in with_twins(requirements)}
     return sorted(twin for twin in twins
                   if any(normalize(p.name.split("-")[0]) == twin
                          for p in site_packages.glob("*.dist-info")))

@@ -140,8 +140,9 @@ class BatchNormInference:
             y = np.ascontiguousarray(e.outputs[key])
             tol = self.band(e, key)
             digest = hashlib.blake2b(y.tobytes(), digest_size=16)
-            for bound in (tol.rtol, tol.atol):
-                digest.update(np.ascontiguousarray(bound, dtype=np.float64).tobytes())
+            for bound in (tol.rtol, tol.atol):  # values and shape: how they broadcast
+                b = np.ascontiguousarray(bound, dtype=np.float64)
+                digest.update(repr(b.shape).encode() + b.tobytes())
             self._content[(id(e), key)] = (
                 e.case.id, key, y.dtype.str, y.shape, digest.hexdigest(),
                 json.dumps(e.config, sort_keys=True, default=str))
